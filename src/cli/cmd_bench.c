@@ -1,0 +1,408 @@
+/*
+ * cmd_bench.c - scl bench: SCL's throughput beside the machine's limits,
+ * measured in the same run.
+ *
+ * Machines here are shared and noisy, so absolute numbers drift between
+ * runs; each figure is therefore printed with the limit it is bounded by,
+ * measured moments earlier in the same process, and their ratio.  Output
+ * is one JSON object per line on stdout; progress goes to stderr.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef void (*op_fn)(void *ctx, unsigned i);
+
+/* Runs @op in rounds of @round until @min_s seconds pass; ops/second. */
+static double
+rate(op_fn op, void *ctx, unsigned round, double min_s)
+{
+	double t0 = now_s(), dt;
+	unsigned long n = 0;
+
+	do {
+		for (unsigned i = 0; i < round; i++)
+			op(ctx, (unsigned)n + i);
+		n += round;
+		dt = now_s() - t0;
+	} while (dt < min_s);
+	return (double)n / dt;
+}
+
+struct prim {
+	struct scl_aead *aead;
+	struct scl_sign_key key;
+	uint8_t *in, *out, sig[64], hash[32];
+	size_t len;
+};
+
+static void
+op_seal(void *ctx, unsigned i)
+{
+	struct prim *p = ctx;
+	uint8_t nonce[12] = { 0 };
+	memcpy(nonce, &i, sizeof(i));
+	SCL_ASSERT(scl_aead_seal(p->aead, p->out, nonce, p->in, 128, p->in,
+		       p->len) == SCL_OK);
+}
+
+static void
+op_hash(void *ctx, unsigned i)
+{
+	struct prim *p = ctx;
+	(void)i;
+	scl_hash(p->hash, p->in, p->len);
+}
+
+static void
+op_sign(void *ctx, unsigned i)
+{
+	struct prim *p = ctx;
+	(void)i;
+	scl_sign(p->sig, &p->key, p->in, 180);
+}
+
+static void
+op_verify(void *ctx, unsigned i)
+{
+	struct prim *p = ctx;
+	(void)i;
+	SCL_ASSERT(scl_sign_verify(p->sig, p->key.public_key, p->in, 180) ==
+	    SCL_OK);
+}
+
+struct limits {
+	double seal[3][2];	/* [suite][size 100, 1024] ops/s */
+	double hash[2];
+	double sign, verify;
+};
+
+static const size_t sizes[2] = { 100, 1024 };
+
+static void
+measure_limits(struct limits *l, double min_s)
+{
+	struct prim p;
+	uint8_t key[32] = { 9 };
+
+	memset(&p, 0, sizeof(p));
+	p.in = calloc(1, 4096);
+	p.out = calloc(1, 4096 + 16);
+	SCL_ASSERT(p.in && p.out);
+	for (int s = 1; s <= 2; s++) {
+		SCL_ASSERT(scl_aead_new(&p.aead, (enum scl_aead_suite)s, key) ==
+		    SCL_OK);
+		for (int z = 0; z < 2; z++) {
+			p.len = sizes[z];
+			l->seal[s][z] = rate(op_seal, &p, 256, min_s);
+			printf("{\"bench\":\"capsule\",\"what\":\"limit\","
+			       "\"op\":\"seal\",\"aead\":\"%s\",\"size\":%zu,"
+			       "\"ops_per_s\":%.0f,\"mb_per_s\":%.1f}\n",
+			    scl_aead_suite_name((enum scl_aead_suite)s),
+			    sizes[z], l->seal[s][z],
+			    l->seal[s][z] * (double)sizes[z] / 1e6);
+		}
+		scl_aead_free(p.aead);
+	}
+	for (int z = 0; z < 2; z++) {
+		p.len = sizes[z];
+		l->hash[z] = rate(op_hash, &p, 256, min_s);
+		printf("{\"bench\":\"capsule\",\"what\":\"limit\",\"op\":"
+		       "\"blake2b\",\"size\":%zu,\"ops_per_s\":%.0f,"
+		       "\"mb_per_s\":%.1f}\n",
+		    sizes[z], l->hash[z], l->hash[z] * (double)sizes[z] / 1e6);
+	}
+	scl_sign_keygen(&p.key);
+	l->sign = rate(op_sign, &p, 64, min_s);
+	op_sign(&p, 0);
+	l->verify = rate(op_verify, &p, 64, min_s);
+	printf("{\"bench\":\"capsule\",\"what\":\"limit\",\"op\":\"ed25519_"
+	       "sign\",\"ops_per_s\":%.0f}\n"
+	       "{\"bench\":\"capsule\",\"what\":\"limit\",\"op\":\"ed25519_"
+	       "verify\",\"ops_per_s\":%.0f}\n",
+	    l->sign, l->verify);
+	scl_sign_key_wipe(&p.key);
+	free(p.in);
+	free(p.out);
+	fflush(stdout);
+}
+
+/* A fresh capsule in its own store directory under @root. */
+struct bench_capsule {
+	char dir[PATH_MAX];
+	struct scl_store *store;
+	struct scl_sign_key owner;
+	struct scl_capsule_meta meta;
+	struct scl_buf meta_bytes;
+	uint8_t name[SCL_NAME_BYTES];
+	struct scl_capsule_keyring keys;
+};
+
+static enum scl_err
+bench_capsule_new(struct bench_capsule *c, const char *root, int id,
+    enum scl_aead_suite suite)
+{
+	enum scl_err e;
+
+	memset(c, 0, sizeof(*c));
+	scl_buf_init(&c->meta_bytes);
+	if ((size_t)snprintf(c->dir, sizeof(c->dir), "%s/capsule-%d", root,
+		id) >= sizeof(c->dir))
+		return scl_err_set(SCL_EINVAL, "bench directory path too long");
+	scl_sign_keygen(&c->owner);
+	memcpy(c->meta.owner, c->owner.public_key, 32);
+	c->meta.created_us = cli_now_us();
+	c->meta.aead = (uint8_t)suite;
+	c->meta.replicas = c->meta.write_quorum = 1;
+	snprintf(c->meta.label, sizeof(c->meta.label), "bench %d", id);
+	if ((e = scl_capsule_meta_encode(&c->meta_bytes, &c->meta,
+		 &c->owner)) != SCL_OK)
+		return e;
+	scl_capsule_name(c->name, scl_buf_slice(&c->meta_bytes));
+	memcpy(c->keys.capsule, c->name, SCL_NAME_BYTES);
+	c->keys.n_epochs = 1;
+	c->keys.epochs[0].epoch = 1;
+	scl_random(c->keys.epochs[0].key, 32);
+	if ((e = scl_store_open(&c->store, c->dir, NULL)) != SCL_OK)
+		return e;
+	return scl_store_put_meta(c->store, c->name,
+	    scl_buf_slice(&c->meta_bytes));
+}
+
+static void
+bench_capsule_free(struct bench_capsule *c)
+{
+	char cmd[PATH_MAX + 16];
+	scl_store_close(c->store);
+	scl_buf_dispose(&c->meta_bytes);
+	scl_sign_key_wipe(&c->owner);
+	scl_capsule_keyring_wipe(&c->keys);
+	if ((size_t)snprintf(cmd, sizeof(cmd), "%s/data.mdb", c->dir) <
+	    sizeof(cmd))
+		unlink(cmd);
+	if ((size_t)snprintf(cmd, sizeof(cmd), "%s/lock.mdb", c->dir) <
+	    sizeof(cmd))
+		unlink(cmd);
+	rmdir(c->dir);
+}
+
+struct append_result {
+	double seconds;
+	uint64_t commits;
+};
+
+static enum scl_err
+run_append(struct append_result *out, struct bench_capsule *c,
+    size_t payload, size_t batch, uint64_t records)
+{
+	struct scl_capsule_head head;
+	struct scl_capsule_writer *w = NULL;
+	struct scl_store_committer *com = NULL;
+	struct scl_store_appender *app = NULL;
+	struct scl_store_committer_stats st;
+	uint8_t *data = malloc(payload);
+	enum scl_err e;
+	double t0;
+
+	memset(&head, 0, sizeof(head));
+	if (data == NULL)
+		return scl_err_set(SCL_ENOMEM, "payload");
+	scl_random(data, payload);
+	if ((e = scl_capsule_writer_new(&w, c->name, c->meta.aead, &c->owner,
+		 1, c->keys.epochs[0].key, &head)) != SCL_OK ||
+	    (e = scl_store_committer_new(&com, c->store, 0)) != SCL_OK ||
+	    (e = scl_store_appender_new(&app, com, w, batch)) != SCL_OK)
+		goto done;
+	t0 = now_s();
+	for (uint64_t i = 0; i < records && e == SCL_OK; i++) {
+		data[0] = (uint8_t)i;
+		e = scl_store_appender_add(app, scl_slice_of(data, payload));
+		if (e == SCL_OK && (i + 1) % batch == 0)
+			e = scl_store_appender_submit(app);
+	}
+	if (e == SCL_OK)
+		e = scl_store_appender_finish(app);
+	out->seconds = now_s() - t0;
+	scl_store_committer_stats(com, &st);
+	out->commits = st.commits;
+done:
+	scl_store_appender_free(app);
+	scl_store_committer_free(com);
+	scl_capsule_writer_free(w);
+	free(data);
+	return e;
+}
+
+static enum scl_err
+run_verify(double *seconds, uint64_t *records, struct bench_capsule *c)
+{
+	struct scl_store_snapshot *snap = NULL;
+	struct scl_capsule_opener *o = NULL;
+	struct scl_capsule_source src;
+	struct scl_capsule_verify_stats st;
+	struct scl_store_head head;
+	enum scl_err e;
+	double t0;
+
+	memset(&st, 0, sizeof(st));
+	if ((e = scl_store_get_head(c->store, c->name, c->owner.public_key,
+		 &head)) != SCL_OK ||
+	    (e = scl_store_snapshot_begin(&snap, c->store, c->name)) != SCL_OK ||
+	    (e = scl_capsule_opener_new(&o, c->meta.aead, &c->keys)) != SCL_OK)
+		goto done;
+	scl_store_snapshot_source(&src, snap);
+	t0 = now_s();
+	e = scl_capsule_verify_chain(&st, &src, c->name, &c->meta,
+	    c->owner.public_key, head.seqno, o);
+	*seconds = now_s() - t0;
+	*records = st.records;
+	if (e == SCL_OK && st.opened != head.seqno)
+		e = scl_err_set(SCL_EVERIFY, "verified %llu of %llu",
+		    (unsigned long long)st.opened,
+		    (unsigned long long)head.seqno);
+done:
+	scl_capsule_opener_free(o);
+	scl_store_snapshot_end(snap);
+	return e;
+}
+
+static int
+bench_capsule(struct cli_args *a)
+{
+	static const size_t batches[4] = { 1, 16, 64, 256 };
+	struct bench_capsule *c = NULL;
+	struct limits lim;
+	char root[PATH_MAX];
+	const char *dir = cli_get(a, "dir");
+	enum scl_aead_suite suite;
+	uint64_t records;
+	double min_s = cli_has(a, "quick") ? 0.05 : 0.3;
+	int rc = CLI_FAIL, id = 0;
+	enum scl_err e = SCL_OK;
+
+	if (!cli_get_u64(a, "records", 65536, 256, 1u << 26, &records))
+		return CLI_USAGE;
+	if (cli_get(a, "aead")) {
+		if (scl_aead_suite_parse(&suite, cli_get(a, "aead")) != SCL_OK)
+			return cli_misuse(a, "%s", scl_err_last());
+	} else {
+		suite = 0;
+	}
+	if ((size_t)snprintf(root, sizeof(root), "%s/scl-bench-XXXXXX",
+		dir ? dir : (getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp")) >=
+	    sizeof(root))
+		return cli_misuse(a, "--dir path too long");
+	if (mkdtemp(root) == NULL)
+		return cli_fail(a, "cannot create %s: %s", root,
+		    strerror(errno));
+	fprintf(stderr, "bench capsule: measuring limits...\n");
+	measure_limits(&lim, min_s);
+	if (suite == 0)
+		suite = lim.seal[1][1] >= lim.seal[2][1] ? SCL_AEAD_AES256GCM
+							 : SCL_AEAD_CHACHA20POLY1305;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto done;
+	for (int z = 0; z < 2 && e == SCL_OK; z++) {
+		double limit = 1.0 / (1.0 / lim.seal[suite][z] +
+					 1.0 / lim.hash[z]);
+		for (int b = 0; b < 4 && e == SCL_OK; b++) {
+			struct append_result r;
+			/* Batch 1 signs every record: fewer records keep the
+			 * run short without changing the rate. */
+			uint64_t n = batches[b] == 1 ? records / 4 : records;
+			double per_s;
+			fprintf(stderr, "bench capsule: append %zu B x %llu, "
+					"batch %zu...\n",
+			    sizes[z], (unsigned long long)n, batches[b]);
+			if ((e = bench_capsule_new(c, root, id++, suite)) !=
+			    SCL_OK ||
+			    (e = run_append(&r, c, sizes[z], batches[b], n)) !=
+				SCL_OK)
+				break;
+			per_s = (double)n / r.seconds;
+			printf("{\"bench\":\"capsule\",\"what\":\"append\","
+			       "\"aead\":\"%s\",\"payload\":%zu,\"batch\":%zu,"
+			       "\"records\":%llu,\"appends_per_s\":%.0f,"
+			       "\"mb_per_s\":%.1f,\"sigs_per_payload\":%.4f,"
+			       "\"fsync_commits\":%llu,"
+			       "\"limit_seal_hash_per_s\":%.0f,"
+			       "\"ratio_to_limit\":%.3f}\n",
+			    scl_aead_suite_name(suite), sizes[z], batches[b],
+			    (unsigned long long)n, per_s,
+			    per_s * (double)sizes[z] / 1e6,
+			    1.0 / (double)batches[b],
+			    (unsigned long long)r.commits, limit, per_s / limit);
+			fflush(stdout);
+			if (sizes[z] == 1024 && batches[b] == 64) {
+				double secs;
+				uint64_t nrec;
+				double vlimit = 1.0 / (1.0 / lim.seal[suite][z] +
+				    1.0 / lim.hash[z] + 1.0 / 64 / lim.verify);
+				if ((e = run_verify(&secs, &nrec, c)) != SCL_OK)
+					break;
+				printf("{\"bench\":\"capsule\",\"what\":\"verify\","
+				       "\"payload\":%zu,\"batch\":64,\"records\":"
+				       "%llu,\"verifies_per_s\":%.0f,"
+				       "\"limit_open_hash_per_s\":%.0f,"
+				       "\"ratio_to_limit\":%.3f}\n",
+				    sizes[z], (unsigned long long)nrec,
+				    (double)nrec / secs, vlimit,
+				    (double)nrec / secs / vlimit);
+			}
+			bench_capsule_free(c);
+		}
+	}
+	if (e != SCL_OK) {
+		rc = cli_fail_err(a, e);
+		bench_capsule_free(c);
+		goto done;
+	}
+	rc = CLI_OK;
+done:
+	free(c);
+	rmdir(root);
+	return rc;
+}
+
+static const struct cli_opt capsule_opts[] = {
+	{ "aead", "NAME", "aes-256-gcm or chacha20-poly1305",
+	    "the faster one here" },
+	{ "quick", NULL, "shorter limit measurements (for tests)", NULL },
+	{ "records", "N", "records per append run", "65536" },
+	{ NULL, NULL, NULL, NULL },
+};
+
+static const struct cli_cmd bench_cmds[] = {
+	{ "bench capsule", "[options]",
+	    "append and verify throughput against crypto limits",
+	    "Measures, in one run: the raw limits (AEAD seal per suite, "
+	    "BLAKE2b, Ed25519\nsign and verify), then durable appends of "
+	    "100 B and 1 KiB payloads at batch\n1, 16, 64 and 256 through "
+	    "the group committer (fsync'd LMDB), and full\nverification "
+	    "with decryption.  Each figure is printed as JSON with its "
+	    "ratio\nto the seal+hash limit.  Stores go in a temporary "
+	    "directory under --dir,\n$TMPDIR or /var/tmp, removed "
+	    "afterwards.",
+	    capsule_opts, 0, 0,
+	    "  scl bench capsule > capsule.jsonl\n", bench_capsule },
+	{ NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL },
+};
+
+int
+cmd_bench(int argc, char **argv)
+{
+	return cli_dispatch("bench", bench_cmds, argc, argv);
+}

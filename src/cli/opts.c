@@ -1,0 +1,343 @@
+/*
+ * opts.c - option parsing and help text from one table per command.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* Options every command takes, after its own. */
+static const struct cli_opt common_opts[] = {
+	{ "dir", "DIR", "data directory", "$SCL_HOME or ~/.scl" },
+	{ "help", NULL, "show this help and exit", NULL },
+	{ NULL, NULL, NULL, NULL },
+};
+
+static size_t
+count_opts(const struct cli_opt *o)
+{
+	size_t n = 0;
+	while (o && o[n].name)
+		n++;
+	return n;
+}
+
+/* Option i of the combined (command, then common) list. */
+static const struct cli_opt *
+opt_at(const struct cli_cmd *cmd, size_t i)
+{
+	size_t own = count_opts(cmd->opts);
+	return i < own ? &cmd->opts[i] : &common_opts[i - own];
+}
+
+static size_t
+total_opts(const struct cli_cmd *cmd)
+{
+	return count_opts(cmd->opts) + count_opts(common_opts);
+}
+
+static int
+find_opt(const struct cli_cmd *cmd, const char *name, size_t len)
+{
+	for (size_t i = 0; i < total_opts(cmd); i++) {
+		const char *n = opt_at(cmd, i)->name;
+		if (strlen(n) == len && strncmp(n, name, len) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+static void
+print_usage(const struct cli_cmd *cmd, FILE *f)
+{
+	fprintf(f, "Usage: scl %s %s\n", cmd->name,
+	    cmd->synopsis ? cmd->synopsis : "[options]");
+}
+
+void
+cli_help(const struct cli_cmd *cmd, FILE *f)
+{
+	print_usage(cmd, f);
+	fprintf(f, "\n%s\n", cmd->description ? cmd->description
+					       : cmd->summary);
+	fprintf(f, "\nOptions:\n");
+	for (size_t i = 0; i < total_opts(cmd); i++) {
+		const struct cli_opt *o = opt_at(cmd, i);
+		char left[64];
+		snprintf(left, sizeof(left), "--%s%s%s", o->name,
+		    o->arg ? " " : "", o->arg ? o->arg : "");
+		fprintf(f, "  %-22s %s", left, o->help);
+		if (o->def)
+			fprintf(f, " (default: %s)", o->def);
+		fputc('\n', f);
+	}
+	if (cmd->examples)
+		fprintf(f, "\nExamples:\n%s", cmd->examples);
+}
+
+void
+cli_list(const struct cli_cmd *cmds, FILE *f)
+{
+	for (size_t i = 0; cmds[i].name; i++)
+		fprintf(f, "  %-22s %s\n", cmds[i].name, cmds[i].summary);
+}
+
+int
+cli_misuse(const struct cli_args *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "scl %s: ", a->cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	print_usage(a->cmd, stderr);
+	fprintf(stderr, "see 'scl %s --help'\n", a->cmd->name);
+	return CLI_USAGE;
+}
+
+int
+cli_fail(const struct cli_args *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "scl %s: ", a->cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return CLI_FAIL;
+}
+
+int
+cli_fail_err(const struct cli_args *a, enum scl_err e)
+{
+	(void)e;
+	return cli_fail(a, "%s", scl_err_last());
+}
+
+int
+cli_parse(struct cli_args *a, const struct cli_cmd *cmd, int argc, char **argv)
+{
+	bool options_done = false;
+
+	memset(a, 0, sizeof(*a));
+	a->cmd = cmd;
+	SCL_ASSERT(total_opts(cmd) <= CLI_OPTS_MAX);
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i], *eq;
+		int k;
+
+		if (options_done || arg[0] != '-' || strcmp(arg, "-") == 0) {
+			if (a->npos == CLI_POS_MAX || a->npos >= cmd->max_pos)
+				return cli_misuse(a, "unexpected argument '%s'",
+				    arg);
+			a->pos[a->npos++] = arg;
+			continue;
+		}
+		if (strcmp(arg, "--") == 0) {
+			options_done = true;
+			continue;
+		}
+		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+			cli_help(cmd, stdout);
+			return CLI_OK;
+		}
+		if (strncmp(arg, "--", 2) != 0)
+			return cli_misuse(a, "unknown option '%s'", arg);
+		arg += 2;
+		eq = strchr(arg, '=');
+		k = find_opt(cmd, arg, eq ? (size_t)(eq - arg) : strlen(arg));
+		if (k < 0)
+			return cli_misuse(a, "unknown option '--%.*s'",
+			    eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+		if (opt_at(cmd, (size_t)k)->arg == NULL) {
+			if (eq)
+				return cli_misuse(a, "--%s takes no value",
+				    opt_at(cmd, (size_t)k)->name);
+			a->set[k] = true;
+			continue;
+		}
+		if (eq)
+			a->value[k] = eq + 1;
+		else if (i + 1 < argc)
+			a->value[k] = argv[++i];
+		else
+			return cli_misuse(a, "--%s needs a value (%s)",
+			    opt_at(cmd, (size_t)k)->name,
+			    opt_at(cmd, (size_t)k)->arg);
+		a->set[k] = true;
+	}
+	if (a->npos < cmd->min_pos)
+		return cli_misuse(a, "missing argument");
+	return -1;
+}
+
+static int
+arg_index(const struct cli_args *a, const char *name)
+{
+	int k = find_opt(a->cmd, name, strlen(name));
+	SCL_ASSERT(k >= 0); /* a command asked for an option it lacks */
+	return k;
+}
+
+const char *
+cli_get(const struct cli_args *a, const char *name)
+{
+	return a->value[arg_index(a, name)];
+}
+
+bool
+cli_has(const struct cli_args *a, const char *name)
+{
+	return a->set[arg_index(a, name)];
+}
+
+bool
+cli_get_u64(const struct cli_args *a, const char *name, uint64_t def,
+    uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	const char *v = cli_get(a, name);
+	char *end;
+	unsigned long long n;
+
+	if (v == NULL) {
+		*out = def;
+		return true;
+	}
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || end == v || *end || v[0] == '-' || n < lo || n > hi) {
+		cli_misuse(a, "--%s must be a whole number from %llu to %llu, "
+		    "not '%s'", name, (unsigned long long)lo,
+		    (unsigned long long)hi, v);
+		return false;
+	}
+	*out = n;
+	return true;
+}
+
+int
+cli_dispatch(const char *group, const struct cli_cmd *cmds, int argc,
+    char **argv)
+{
+	size_t glen = strlen(group);
+
+	if (argc < 1 || strcmp(argv[0], "--help") == 0 ||
+	    strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "help") == 0) {
+		FILE *f = argc < 1 ? stderr : stdout;
+		fprintf(f, "Usage: scl %s COMMAND [options]\n\nCommands:\n",
+		    group);
+		cli_list(cmds, f);
+		fprintf(f, "\nRun 'scl %s COMMAND --help' for details.\n",
+		    group);
+		return argc < 1 ? CLI_USAGE : CLI_OK;
+	}
+	for (size_t i = 0; cmds[i].name; i++) {
+		struct cli_args a;
+		int rc;
+		if (strcmp(cmds[i].name + glen + 1, argv[0]) != 0)
+			continue;
+		if ((rc = cli_parse(&a, &cmds[i], argc - 1, argv + 1)) >= 0)
+			return rc;
+		return cmds[i].run(&a);
+	}
+	fprintf(stderr, "scl %s: unknown command '%s'\nsee 'scl %s --help'\n",
+	    group, argv[0], group);
+	return CLI_USAGE;
+}
+
+int
+cli_home(const struct cli_args *a, char *out, size_t n)
+{
+	const char *dir = cli_get(a, "dir");
+	const char *home;
+
+	if (dir == NULL || *dir == '\0')
+		dir = getenv("SCL_HOME");
+	if (dir != NULL && *dir != '\0') {
+		if ((size_t)snprintf(out, n, "%s", dir) >= n)
+			return cli_fail(a, "data directory path too long");
+		return CLI_OK;
+	}
+	home = getenv("HOME");
+	if (home == NULL || *home == '\0') {
+		struct passwd *pw = getpwuid(getuid());
+		home = pw ? pw->pw_dir : NULL;
+	}
+	if (home == NULL)
+		return cli_fail(a, "no --dir, $SCL_HOME or home directory");
+	if ((size_t)snprintf(out, n, "%s/.scl", home) >= n)
+		return cli_fail(a, "data directory path too long");
+	return CLI_OK;
+}
+
+static enum scl_err
+ensure_dir(const char *path)
+{
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		return scl_err_set(SCL_EIO, "creating %s: %s", path,
+		    strerror(errno));
+	return SCL_OK;
+}
+
+enum scl_err
+cli_open_store(const struct cli_args *a, struct scl_store **out)
+{
+	char home[PATH_MAX], path[PATH_MAX + 16];
+	enum scl_err e;
+
+	*out = NULL;
+	if (cli_home(a, home, sizeof(home)) != CLI_OK)
+		return scl_err_set(SCL_EINVAL, "bad data directory");
+	if ((e = ensure_dir(home)) != SCL_OK)
+		return e;
+	snprintf(path, sizeof(path), "%s/store", home);
+	return scl_store_open(out, path, NULL);
+}
+
+int
+cli_keyring_path(const struct cli_args *a, const uint8_t *name, char *out,
+    size_t n)
+{
+	char home[PATH_MAX], dir[PATH_MAX + 8], hex[2 * SCL_NAME_BYTES + 1];
+	int rc;
+
+	if ((rc = cli_home(a, home, sizeof(home))) != CLI_OK)
+		return rc;
+	snprintf(dir, sizeof(dir), "%s/keys", home);
+	if (ensure_dir(home) != SCL_OK || ensure_dir(dir) != SCL_OK)
+		return cli_fail(a, "%s", scl_err_last());
+	if ((size_t)snprintf(out, n, "%s/%s.keyring", dir,
+		scl_hex_encode(hex, name, SCL_NAME_BYTES)) >= n)
+		return cli_fail(a, "key path too long");
+	return CLI_OK;
+}
+
+bool
+cli_parse_name(const struct cli_args *a, const char *text,
+    uint8_t name[SCL_NAME_BYTES])
+{
+	if (scl_hex_decode(name, SCL_NAME_BYTES, text) != SCL_OK) {
+		cli_misuse(a, "capsule name must be 64 hex digits: %s",
+		    scl_err_last());
+		return false;
+	}
+	return true;
+}
+
+uint64_t
+cli_now_us(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}

@@ -1,0 +1,12 @@
+/*
+ * crypto_int.h - private to src/crypto.
+ */
+#ifndef SCL_CRYPTO_INT_H
+#define SCL_CRYPTO_INT_H
+
+#include "scl/crypto.h"
+
+/** Round trip and forgery check of every AEAD suite (scl_crypto_init). */
+enum scl_err scl_crypto__aead_selftest(void);
+
+#endif

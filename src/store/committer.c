@@ -1,0 +1,250 @@
+/*
+ * committer.c - group commit: one thread turns whatever batches are queued
+ * into one fsync'd LMDB transaction.
+ *
+ * While a commit's fsync runs, new submissions queue up; the next commit
+ * takes them all.  Under load the fsync cost is thus shared by every batch
+ * that arrived during the previous one; at low load a lone batch commits
+ * at once.  Each job runs in a nested transaction, so it is atomic on its
+ * own: a job that fails (seqno conflict, full map) is rolled back alone.
+ * A failure of the outer commit (I/O) fails every job in it, since none
+ * of them was stored.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+
+#define DEFAULT_QUEUE_BYTES ((size_t)64 << 20)
+#define TXN_BYTES_MAX ((size_t)64 << 20)
+
+struct scl_store_committer {
+	struct scl_store *store;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t work;	/* queue became non-empty or stopping */
+	pthread_cond_t room;	/* queue bytes dropped or jobs completed */
+	struct scl_store_job *head, *tail;
+	size_t queued_bytes, max_bytes;
+	bool stopping;
+	struct scl_store_committer_stats stats;
+};
+
+static size_t
+job_bytes(const struct scl_store_job *j)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < j->n_batches; i++)
+		n += j->batches[i]->data.len + j->batches[i]->heartbeat.len;
+	return n;
+}
+
+/* Applies a job in a nested transaction, so it is all-or-nothing while
+ * sharing the parent's commit (and fsync) with the other jobs. */
+static enum scl_err
+apply_job(struct scl_store *s, MDB_txn *parent, struct scl_store_job *j)
+{
+	MDB_txn *txn;
+	enum scl_err e = SCL_OK;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, parent, 0, &txn)) != 0)
+		return scl_store__lmdb_err(rc, "job transaction");
+	for (size_t i = 0; i < j->n_batches && e == SCL_OK; i++)
+		e = scl_store__apply(s, txn, j->batches[i]);
+	if (e != SCL_OK) {
+		mdb_txn_abort(txn);
+		return e;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return scl_store__lmdb_err(rc, "job transaction");
+	return SCL_OK;
+}
+
+/* Records a job's own failure; its waiter sees it once done is set. */
+static void
+note_failure(struct scl_store_job *j, enum scl_err e)
+{
+	j->result = e;
+	snprintf(j->message, sizeof(j->message), "%s", scl_err_last());
+}
+
+/* Commits @jobs (a detached list) in one transaction; lock not held.
+ * Jobs are private to this thread until `done` is set under the lock. */
+static void
+commit_group(struct scl_store_committer *c, struct scl_store_job *jobs)
+{
+	MDB_txn *txn = NULL;
+	enum scl_err e = SCL_OK;
+	int rc;
+
+	if ((rc = mdb_txn_begin(c->store->env, NULL, 0, &txn)) != 0) {
+		e = scl_store__lmdb_err(rc, "group commit");
+		txn = NULL;
+	}
+	for (struct scl_store_job *j = jobs; j && e == SCL_OK; j = j->next) {
+		enum scl_err je = apply_job(c->store, txn, j);
+		/* A failed job rolled back alone; the others still commit. */
+		if (je != SCL_OK)
+			note_failure(j, je);
+	}
+	if (txn != NULL) {
+		if (e != SCL_OK)
+			mdb_txn_abort(txn);
+		else if ((rc = mdb_txn_commit(txn)) != 0)
+			e = scl_store__lmdb_err(rc, "group commit");
+	}
+	for (struct scl_store_job *j = jobs; j; j = j->next)
+		if (e != SCL_OK)
+			note_failure(j, e);
+	pthread_mutex_lock(&c->lock);
+	for (struct scl_store_job *j = jobs, *next; j; j = next) {
+		next = j->next;
+		j->next = NULL;
+		j->done = true;
+		c->stats.jobs++;
+		c->stats.batches += j->n_batches;
+	}
+	c->stats.commits++;
+	pthread_cond_broadcast(&c->room);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void *
+committer_main(void *arg)
+{
+	struct scl_store_committer *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		struct scl_store_job *group, *last;
+		size_t bytes;
+
+		while (c->head == NULL && !c->stopping)
+			pthread_cond_wait(&c->work, &c->lock);
+		if (c->head == NULL)
+			break;
+		/* Detach a prefix of at most TXN_BYTES_MAX (and at least one
+		 * job) so one transaction stays bounded. */
+		group = last = c->head;
+		bytes = job_bytes(last);
+		while (last->next && bytes + job_bytes(last->next) <=
+		    TXN_BYTES_MAX) {
+			last = last->next;
+			bytes += job_bytes(last);
+		}
+		c->head = last->next;
+		if (c->head == NULL)
+			c->tail = NULL;
+		last->next = NULL;
+		c->queued_bytes -= bytes;
+		pthread_cond_broadcast(&c->room);
+		pthread_mutex_unlock(&c->lock);
+		commit_group(c, group);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+enum scl_err
+scl_store_committer_new(struct scl_store_committer **out, struct scl_store *s,
+    size_t max_queued_bytes)
+{
+	struct scl_store_committer *c;
+
+	*out = NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return scl_err_set(SCL_ENOMEM, "cannot allocate committer");
+	c->store = s;
+	c->max_bytes = max_queued_bytes ? max_queued_bytes
+					: DEFAULT_QUEUE_BYTES;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->work, NULL);
+	pthread_cond_init(&c->room, NULL);
+	if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
+		pthread_mutex_destroy(&c->lock);
+		pthread_cond_destroy(&c->work);
+		pthread_cond_destroy(&c->room);
+		free(c);
+		return scl_err_set(SCL_ENOMEM, "cannot start committer thread");
+	}
+	*out = c;
+	return SCL_OK;
+}
+
+void
+scl_store_committer_free(struct scl_store_committer *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stopping = true;
+	pthread_cond_broadcast(&c->work);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->work);
+	pthread_cond_destroy(&c->room);
+	free(c);
+}
+
+enum scl_err
+scl_store_committer_submit(struct scl_store_committer *c,
+    struct scl_store_job *job)
+{
+	size_t bytes;
+
+	if (job->n_batches == 0)
+		return scl_err_set(SCL_EINVAL, "empty store job");
+	bytes = job_bytes(job);
+	job->done = false;
+	job->result = SCL_OK;	/* stays OK unless the committer notes one */
+	job->message[0] = '\0';
+	job->next = NULL;
+	pthread_mutex_lock(&c->lock);
+	/* A job larger than the whole budget still goes in, alone. */
+	while (c->queued_bytes > 0 && c->queued_bytes + bytes > c->max_bytes &&
+	    !c->stopping)
+		pthread_cond_wait(&c->room, &c->lock);
+	if (c->stopping) {
+		pthread_mutex_unlock(&c->lock);
+		return scl_err_set(SCL_ECLOSED, "committer is stopping");
+	}
+	if (c->tail)
+		c->tail->next = job;
+	else
+		c->head = job;
+	c->tail = job;
+	c->queued_bytes += bytes;
+	pthread_cond_signal(&c->work);
+	pthread_mutex_unlock(&c->lock);
+	return SCL_OK;
+}
+
+enum scl_err
+scl_store_committer_wait(struct scl_store_committer *c,
+    struct scl_store_job *job)
+{
+	enum scl_err e;
+
+	pthread_mutex_lock(&c->lock);
+	while (!job->done)
+		pthread_cond_wait(&c->room, &c->lock);
+	e = job->result;
+	pthread_mutex_unlock(&c->lock);
+	if (e != SCL_OK)
+		scl_err_set(e, "%s", job->message);
+	return e;
+}
+
+void
+scl_store_committer_stats(struct scl_store_committer *c,
+    struct scl_store_committer_stats *out)
+{
+	pthread_mutex_lock(&c->lock);
+	*out = c->stats;
+	pthread_mutex_unlock(&c->lock);
+}
