@@ -288,16 +288,15 @@ scl_capsule_head_load(struct scl_capsule_head *out,
 	scl_buf_init(&buf);
 	if ((chain = calloc(1, sizeof(*chain))) == NULL)
 		return scl_err_set(SCL_ENOMEM, "cannot allocate chain state");
-	if ((e = scl_capsule__fetch_heartbeat(src, capsule, writer, seqno, &buf,
-		 &hb)) != SCL_OK)
-		goto done;
-	if (hb.seqno != seqno) {
+	e = scl_capsule__fetch_heartbeat(src, capsule, writer, seqno, &buf, &hb);
+	if (e == SCL_ENOTFOUND || (e == SCL_OK && hb.seqno != seqno)) {
 		char ref[32];
 		e = scl_err_set(SCL_EVERIFY,
 		    "record %s: the head is not covered by a heartbeat",
 		    scl_capsule_record_ref(ref, writer, seqno));
-		goto done;
 	}
+	if (e != SCL_OK)
+		goto done;
 	scl_capsule_chain_init(chain, capsule, owner, &hb);
 	/* Walk h, h with its lowest set bit cleared, ...: exactly the records
 	 * level[i] names, each reached through the link of the one above. */
