@@ -185,6 +185,13 @@ SCL_NODISCARD enum scl_err scl_keyfile_write(const char *path,
 SCL_NODISCARD enum scl_err scl_keyfile_read(struct scl_buf *out,
     const char *path, enum scl_keyfile_kind kind);
 
+/**
+ * Parses the bytes of a key file (as scl_keyfile_read does after reading
+ * it); @what names the source in messages.  Used by the fuzzer.
+ */
+SCL_NODISCARD enum scl_err scl_keyfile_decode(struct scl_buf *out,
+    struct scl_slice raw, enum scl_keyfile_kind kind, const char *what);
+
 /** Rewrites an existing key file atomically (rename over it), mode 0600. */
 SCL_NODISCARD enum scl_err scl_keyfile_replace(const char *path,
     enum scl_keyfile_kind kind, struct scl_slice secret);

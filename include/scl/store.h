@@ -92,7 +92,11 @@ SCL_NODISCARD enum scl_err scl_store_get_record(struct scl_store *s,
     const uint8_t name[SCL_NAME_BYTES], const uint8_t writer[SCL_WRITER_BYTES],
     uint64_t seqno, struct scl_buf *out);
 
-/** Finds (writer, seqno) of the record with @hash. */
+/**
+ * Finds (writer, seqno) of the record with @hash among the records a
+ * stored heartbeat signs (the last record of each batch: the heads other
+ * writers merge and readers ask for).  SCL_ENOTFOUND otherwise.
+ */
 SCL_NODISCARD enum scl_err scl_store_find_hash(struct scl_store *s,
     const uint8_t name[SCL_NAME_BYTES], const uint8_t hash[SCL_HASH_BYTES],
     uint8_t writer[SCL_WRITER_BYTES], uint64_t *seqno);

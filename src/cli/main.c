@@ -4,7 +4,6 @@
  * One table of command groups; each group dispatches to its own table of
  * subcommands whose option specs drive parsing and help (opts.c).
  */
-#include <signal.h>
 #include <string.h>
 
 #include "cli.h"
@@ -59,9 +58,6 @@ main(int argc, char **argv)
 {
 	const struct group *g;
 
-	/* A reader that closes the pipe early (scl capsule read | head)
-	 * should end us quietly with an error from write, not a signal. */
-	signal(SIGPIPE, SIG_IGN);
 	if (scl_init() != SCL_OK) {
 		fprintf(stderr, "scl: %s\n", scl_err_last());
 		return CLI_FAIL;

@@ -193,64 +193,61 @@ done:
 }
 
 enum scl_err
-scl_keyfile_read(struct scl_buf *out, const char *path,
-    enum scl_keyfile_kind kind)
+scl_keyfile_decode(struct scl_buf *out, struct scl_slice raw,
+    enum scl_keyfile_kind kind, const char *what)
 {
 	uint8_t sum[SCL_HASH_BYTES];
-	struct scl_buf raw;
 	struct scl_dec d;
 	struct scl_slice body;
 	const uint8_t *magic, *stored;
 	uint16_t version, got_kind;
 	enum scl_err r;
 
-	scl_buf_init(&raw);
 	scl_buf_clear(out);
-	if ((r = read_file_secret(&raw, path)) != SCL_OK)
-		goto done;
-	if (raw.len < KEYFILE_HEADER + SCL_HASH_BYTES) {
-		r = scl_err_set(SCL_EFORMAT,
-		    "key file %s is truncated (%zu bytes)", path, raw.len);
-		goto done;
-	}
-	scl_dec_init(&d, scl_buf_slice(&raw), "key file");
+	if (raw.len < KEYFILE_HEADER + SCL_HASH_BYTES)
+		return scl_err_set(SCL_EFORMAT,
+		    "key file %s is truncated (%zu bytes)", what, raw.len);
+	scl_dec_init(&d, raw, "key file");
 	magic = scl_dec_bytes(&d, 4, "magic");
 	version = scl_dec_u16(&d, "version");
 	got_kind = scl_dec_u16(&d, "kind");
 	body = scl_dec_blob32(&d, KEYFILE_BODY_MAX, "body");
 	stored = scl_dec_bytes(&d, SCL_HASH_BYTES, "checksum");
-	if ((r = scl_dec_finish(&d)) != SCL_OK) {
-		r = scl_err_wrap(r, "%s: ", path);
-		goto done;
-	}
-	if (memcmp(magic, KEYFILE_MAGIC, 4) != 0) {
-		r = scl_err_set(SCL_EFORMAT, "%s is not an SCL key file", path);
-		goto done;
-	}
-	if (version != KEYFILE_VERSION) {
-		r = scl_err_set(SCL_EVERSION,
+	if ((r = scl_dec_finish(&d)) != SCL_OK)
+		return scl_err_wrap(r, "%s: ", what);
+	if (memcmp(magic, KEYFILE_MAGIC, 4) != 0)
+		return scl_err_set(SCL_EFORMAT, "%s is not an SCL key file",
+		    what);
+	if (version != KEYFILE_VERSION)
+		return scl_err_set(SCL_EVERSION,
 		    "key file %s has version %u; this build reads version %u",
-		    path, version, KEYFILE_VERSION);
-		goto done;
-	}
+		    what, version, KEYFILE_VERSION);
 	scl_hash(sum, raw.ptr, raw.len - SCL_HASH_BYTES);
-	if (!scl_ct_equal(sum, stored, SCL_HASH_BYTES)) {
-		r = scl_err_set(SCL_EVERIFY,
-		    "key file %s is corrupted (checksum mismatch)", path);
-		goto done;
-	}
-	if (got_kind != kind) {
-		r = scl_err_set(SCL_EINVAL,
-		    "key file %s holds a %s, not a %s", path,
+	if (!scl_ct_equal(sum, stored, SCL_HASH_BYTES))
+		return scl_err_set(SCL_EVERIFY,
+		    "key file %s is corrupted (checksum mismatch)", what);
+	if (got_kind != kind)
+		return scl_err_set(SCL_EINVAL, "key file %s holds a %s, not a %s",
+		    what,
 		    got_kind == SCL_KEYFILE_IDENTITY ? "signing identity"
 		    : got_kind == SCL_KEYFILE_KEYRING ? "capsule keyring"
 						     : "key of unknown kind",
 		    kind == SCL_KEYFILE_IDENTITY ? "signing identity"
 						 : "capsule keyring");
-		goto done;
-	}
-	r = scl_buf_append(out, body.ptr, body.len);
-done:
+	return scl_buf_append(out, body.ptr, body.len);
+}
+
+enum scl_err
+scl_keyfile_read(struct scl_buf *out, const char *path,
+    enum scl_keyfile_kind kind)
+{
+	struct scl_buf raw;
+	enum scl_err r;
+
+	scl_buf_init(&raw);
+	scl_buf_clear(out);
+	if ((r = read_file_secret(&raw, path)) == SCL_OK)
+		r = scl_keyfile_decode(out, scl_buf_slice(&raw), kind, path);
 	scl_buf_dispose_secret(&raw);
 	return r;
 }

@@ -13,7 +13,7 @@
 
 #include "store_int.h"
 
-#define SLOTS 16
+#define SLOTS 64
 
 struct slot {
 	struct scl_store_job job;

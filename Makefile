@@ -1,0 +1,83 @@
+# SCL: the two commands a person needs are `make demo` and `make test`.
+# Each installs what it needs (Debian packages via apt, only when missing),
+# configures CMake and builds; nothing has to be set up by hand.
+
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+GEN := $(shell command -v ninja >/dev/null 2>&1 && echo -G Ninja)
+FUZZ_SECONDS ?= 120
+FUZZ_SMOKE_SECONDS ?= 5
+
+# Everything the build, tests, demo and benchmarks use.
+DEPS := gcc make cmake ninja-build pkgconf clang libclang-rt-14-dev \
+	libsodium-dev libssl-dev liblmdb-dev libzmq3-dev libcmocka-dev \
+	libseccomp-dev lmdb-utils iproute2 procps
+
+FUZZ_TARGETS := meta cert record heartbeat keyring proof verify
+
+.PHONY: all deps release asan fuzz-build test unit fuzz-smoke fuzz demo \
+	bench clean help
+
+all: release
+
+help:
+	@echo "make demo   install deps, build, run the end-to-end demo"
+	@echo "make test   install deps, build with ASan+UBSan, run every test"
+	@echo "make bench  run the benchmarks (JSON lines)"
+	@echo "make fuzz   run every fuzzer for FUZZ_SECONDS ($(FUZZ_SECONDS)) each"
+
+deps:
+	@missing=""; for p in $(DEPS); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+			--no-install-recommends $$missing; \
+	fi
+
+release: deps
+	cmake $(GEN) -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build build/release -j $(JOBS)
+
+asan: deps
+	cmake $(GEN) -S . -B build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DSCL_SANITIZE=ON >/dev/null
+	cmake --build build/asan -j $(JOBS)
+
+fuzz-build: deps
+	CC=clang cmake $(GEN) -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DSCL_FUZZ=ON >/dev/null
+	cmake --build build/fuzz -j $(JOBS) \
+		$(addprefix --target fuzz_,$(FUZZ_TARGETS))
+
+unit: asan
+	cd build/asan && ctest --output-on-failure -j $(JOBS)
+
+# Each fuzzer, briefly, from the committed corpus (new inputs go to a
+# scratch directory, so the tree stays clean).
+fuzz-smoke: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/work/$$t; \
+		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SMOKE_SECONDS) \
+			-print_final_stats=1 build/fuzz/work/$$t \
+			tests/fuzz/corpus/$$t 2>build/fuzz/$$t.log || \
+			{ tail -40 build/fuzz/$$t.log; exit 1; }; \
+		echo "fuzz $$t: $$(grep -o 'number_of_executed_units: [0-9]*' \
+			build/fuzz/$$t.log | cut -d' ' -f2) runs, no findings"; \
+	done
+
+test: unit fuzz-smoke
+
+fuzz:
+	$(MAKE) fuzz-smoke FUZZ_SMOKE_SECONDS=$(FUZZ_SECONDS)
+
+demo: release
+	scripts/demo.sh build/release/scl build/release/flipbyte
+
+bench: release
+	build/release/scl bench capsule
+
+clean:
+	rm -rf build

@@ -1,0 +1,260 @@
+/*
+ * gen_corpus.c - writes the seed corpus of every fuzz target: valid
+ * encodings produced by the library itself, which the fuzzers then
+ * mutate.  Deterministic keys, so rerunning changes only salted bytes.
+ *
+ * Usage: gen_corpus DIR   (writes DIR/<target>/seed-N)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "scl/scl.h"
+
+static const char *root;
+
+static void
+check(enum scl_err e, const char *what)
+{
+	if (e != SCL_OK) {
+		fprintf(stderr, "gen_corpus: %s: %s\n", what, scl_err_last());
+		exit(1);
+	}
+}
+
+static void
+put(const char *target, int n, const void *p, size_t len)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", root, target);
+	if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		exit(1);
+	snprintf(path, sizeof(path), "%s/%s/seed-%d", root, target, n);
+	if ((f = fopen(path, "wb")) == NULL || fwrite(p, 1, len, f) != len)
+		exit(1);
+	fclose(f);
+}
+
+struct chain {
+	struct scl_buf rec[16], hb[16];
+	int n;
+};
+
+static enum scl_err
+rec_fn(void *ctx, const uint8_t *w, uint64_t s, struct scl_buf *out)
+{
+	struct chain *c = ctx;
+	(void)w;
+	if (s == 0 || (int)s > c->n)
+		return scl_err_set(SCL_ENOTFOUND, "none");
+	return scl_buf_set(out, scl_buf_slice(&c->rec[s - 1]));
+}
+
+static enum scl_err
+hb_fn(void *ctx, const uint8_t *w, uint64_t s, uint64_t *at,
+    struct scl_buf *out)
+{
+	struct chain *c = ctx;
+	(void)w;
+	for (int i = (int)(s ? s : 1); i <= c->n; i++)
+		if (c->hb[i - 1].len) {
+			*at = (uint64_t)i;
+			return scl_buf_set(out, scl_buf_slice(&c->hb[i - 1]));
+		}
+	return scl_err_set(SCL_ENOTFOUND, "none");
+}
+
+/* Appends @n records to @c, a heartbeat every 4, from @w. */
+static void
+grow(struct chain *c, struct scl_capsule_writer *w, int n, const char *tag)
+{
+	struct scl_capsule_batch b;
+	char p[32];
+
+	scl_capsule_batch_init(&b);
+	for (int i = 0; i < n; i++) {
+		int len = snprintf(p, sizeof(p), "%s-%d", tag, c->n + 1);
+		check(scl_capsule_writer_append(w, &b, SCL_RECORD_DATA,
+			  scl_slice_of(p, (size_t)len)), "append");
+		scl_buf_init(&c->rec[c->n]);
+		scl_buf_init(&c->hb[c->n]);
+		check(scl_buf_set(&c->rec[c->n],
+			  scl_capsule_batch_record(&b, b.n - 1)), "copy");
+		c->n++;
+		if (c->n % 4 == 0) {
+			check(scl_capsule_writer_seal_batch(w, &b, 1), "seal");
+			check(scl_buf_set(&c->hb[c->n - 1],
+				  scl_buf_slice(&b.heartbeat)), "copy");
+			scl_capsule_batch_clear(&b);
+		}
+	}
+	scl_capsule_batch_dispose(&b);
+}
+
+int
+main(int argc, char **argv)
+{
+	uint8_t seed[32], key[32], name[32];
+	struct scl_sign_key owner;
+	struct scl_capsule_meta m;
+	struct scl_capsule_head head;
+	struct scl_capsule_writer *w, *fork;
+	struct scl_capsule_cert cert;
+	struct scl_capsule_keyring *ring = calloc(1, sizeof(*ring));
+	struct scl_buf buf, buf2, ev;
+	struct chain c, c2;
+	struct scl_capsule_source src = { &c, rec_fn, hb_fn };
+	struct scl_capsule_source src2 = { &c2, rec_fn, hb_fn };
+
+	if (argc != 2 || ring == NULL)
+		return fprintf(stderr, "usage: gen_corpus DIR\n"), 2;
+	root = argv[1];
+	check(scl_init(), "init");
+	memset(seed, 3, 32);
+	memset(key, 4, 32);
+	scl_sign_key_from_seed(&owner, seed);
+	memset(&m, 0, sizeof(m));
+	memcpy(m.owner, owner.public_key, 32);
+	m.created_us = 1764000000000000ull;
+	m.aead = SCL_AEAD_AES256GCM;
+	m.replicas = 3;
+	m.write_quorum = 2;
+	m.n_servers = 3;
+	snprintf(m.label, sizeof(m.label), "fuzz seed");
+	for (int i = 0; i < 3; i++)
+		snprintf(m.servers[i], sizeof(m.servers[i]),
+		    "tcp://127.0.0.1:740%d", i);
+	scl_buf_init(&buf);
+	scl_buf_init(&buf2);
+	scl_buf_init(&ev);
+	check(scl_capsule_meta_encode(&buf, &m, &owner), "meta");
+	put("meta", 1, buf.ptr, buf.len);
+	scl_capsule_name(name, scl_buf_slice(&buf));
+	m.n_servers = 0;
+	m.replicas = m.write_quorum = 1;
+	scl_buf_clear(&buf2);
+	check(scl_capsule_meta_encode(&buf2, &m, &owner), "meta");
+	put("meta", 2, buf2.ptr, buf2.len);
+
+	memset(&cert, 0, sizeof(cert));
+	memcpy(cert.capsule, name, 32);
+	memset(cert.writer, 9, 32);
+	scl_buf_clear(&buf2);
+	check(scl_capsule_cert_encode(&buf2, &cert, &owner), "cert");
+	put("cert", 1, buf2.ptr, buf2.len);
+
+	memset(&head, 0, sizeof(head));
+	check(scl_capsule_writer_new(&w, name, SCL_AEAD_AES256GCM, &owner, 1,
+		  key, &head), "writer");
+	memset(&c, 0, sizeof(c));
+	grow(&c, w, 8, "seed");
+	for (int i = 0; i < 8; i++)
+		put("record", i + 1, c.rec[i].ptr, c.rec[i].len);
+	put("heartbeat", 1, c.hb[3].ptr, c.hb[3].len);
+	put("heartbeat", 2, c.hb[7].ptr, c.hb[7].len);
+
+	/* verify: the 8-record chain as (kind, u16 len, bytes) entries */
+	scl_buf_clear(&buf2);
+	for (int i = 0; i < 8; i++) {
+		uint8_t h[3] = { 0, (uint8_t)c.rec[i].len,
+			(uint8_t)(c.rec[i].len >> 8) };
+		check(scl_buf_append(&buf2, h, 3), "v");
+		check(scl_buf_append(&buf2, c.rec[i].ptr, c.rec[i].len), "v");
+		if (c.hb[i].len) {
+			uint8_t k[3] = { 1, (uint8_t)c.hb[i].len, 0 };
+			check(scl_buf_append(&buf2, k, 3), "v");
+			check(scl_buf_append(&buf2, c.hb[i].ptr, c.hb[i].len),
+			    "v");
+		}
+	}
+	put("verify", 1, buf2.ptr, buf2.len);
+
+	memcpy(ring->capsule, name, 32);
+	ring->has_owner = true;
+	memcpy(ring->owner_seed, seed, 32);
+	memcpy(ring->writer_seed, seed, 32);
+	ring->n_epochs = 2;
+	ring->epochs[0].epoch = 1;
+	ring->epochs[1].epoch = 2;
+	scl_buf_clear(&buf2);
+	check(scl_capsule_keyring_encode(&buf2, ring), "keyring");
+	put("keyring", 1, buf2.ptr, buf2.len);
+	{
+		/* the same body inside a key file envelope */
+		char path[4096];
+		FILE *f;
+		long n;
+		snprintf(path, sizeof(path), "%s/.tmp-keyfile", root);
+		remove(path);
+		check(scl_keyfile_write(path, SCL_KEYFILE_KEYRING,
+			  scl_buf_slice(&buf2)), "keyfile");
+		f = fopen(path, "rb");
+		fseek(f, 0, SEEK_END);
+		n = ftell(f);
+		rewind(f);
+		check(scl_buf_resize(&buf2, (size_t)n), "r");
+		if (fread(buf2.ptr, 1, (size_t)n, f) != (size_t)n)
+			return 1;
+		fclose(f);
+		remove(path);
+		put("keyring", 2, buf2.ptr, buf2.len);
+	}
+
+	for (int s = 1; s <= 8; s += 3) {
+		scl_buf_clear(&buf2);
+		check(scl_capsule_proof_build(&buf2, &src, scl_buf_slice(&buf),
+			  scl_slice_of(NULL, 0), owner.public_key,
+			  (uint64_t)s), "proof");
+		put("proof", s, buf2.ptr, buf2.len);
+	}
+	/* evidence: fork the chain at 4 and prove record 6 both ways */
+	check(scl_capsule_head_load(&head, &src, name, owner.public_key,
+		  owner.public_key, 4), "head");
+	check(scl_capsule_writer_new(&fork, name, SCL_AEAD_AES256GCM, &owner, 1,
+		  key, &head), "fork");
+	memset(&c2, 0, sizeof(c2));
+	for (int i = 0; i < 4; i++) {
+		scl_buf_init(&c2.rec[i]);
+		scl_buf_init(&c2.hb[i]);
+		check(scl_buf_set(&c2.rec[i], scl_buf_slice(&c.rec[i])), "c");
+		check(scl_buf_set(&c2.hb[i], scl_buf_slice(&c.hb[i])), "c");
+	}
+	c2.n = 4;
+	grow(&c2, fork, 4, "fork");
+	scl_buf_clear(&buf2);
+	check(scl_capsule_proof_build(&buf2, &src, scl_buf_slice(&buf),
+		  scl_slice_of(NULL, 0), owner.public_key, 6), "proof a");
+	{
+		struct scl_buf pb;
+		scl_buf_init(&pb);
+		check(scl_capsule_proof_build(&pb, &src2, scl_buf_slice(&buf),
+			  scl_slice_of(NULL, 0), owner.public_key, 6),
+		    "proof b");
+		check(scl_capsule_evidence_build(&ev, scl_buf_slice(&buf2),
+			  scl_buf_slice(&pb)), "evidence");
+		scl_buf_dispose(&pb);
+	}
+	put("proof", 100, ev.ptr, ev.len);
+	printf("corpus written under %s\n", root);
+	for (int i = 0; i < c.n; i++) {
+		scl_buf_dispose(&c.rec[i]);
+		scl_buf_dispose(&c.hb[i]);
+	}
+	for (int i = 0; i < c2.n; i++) {
+		scl_buf_dispose(&c2.rec[i]);
+		scl_buf_dispose(&c2.hb[i]);
+	}
+	scl_capsule_writer_free(w);
+	scl_capsule_writer_free(fork);
+	scl_buf_dispose(&buf);
+	scl_buf_dispose(&buf2);
+	scl_buf_dispose(&ev);
+	scl_capsule_keyring_wipe(ring);
+	free(ring);
+	scl_sign_key_wipe(&owner);
+	return 0;
+}
