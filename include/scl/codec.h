@@ -143,6 +143,15 @@ struct scl_slice scl_dec_blob16(struct scl_dec *d, size_t max,
 struct scl_slice scl_dec_blob32(struct scl_dec *d, size_t max,
     const char *field);
 
+/** Expects the 4-byte magic @magic; "bad magic" otherwise. */
+void scl_dec_magic(struct scl_dec *d, const char magic[4]);
+
+/** Reads a u16 version that must equal @want; SCL_EVERSION otherwise. */
+void scl_dec_version(struct scl_dec *d, uint16_t want);
+
+/** Reads a u16 that must be zero (reserved fields, unused flags). */
+void scl_dec_zero16(struct scl_dec *d, const char *field);
+
 /** Bytes left to read (0 after a failure). */
 size_t scl_dec_remaining(const struct scl_dec *d);
 

@@ -162,26 +162,19 @@ enum scl_err
 scl_capsule_meta_decode(struct scl_capsule_meta *out, struct scl_slice in)
 {
 	struct scl_dec d;
-	const uint8_t *magic, *sig;
+	const uint8_t *sig;
 	struct scl_slice label;
-	uint16_t version, reserved;
 	enum scl_err r;
 
 	memset(out, 0, sizeof(*out));
 	scl_dec_init(&d, in, "metadata");
-	magic = scl_dec_bytes(&d, 4, "magic");
-	if (magic && memcmp(magic, META_MAGIC, 4) != 0)
-		return scl_dec_fail(&d, SCL_EFORMAT, "bad magic");
-	version = scl_dec_u16(&d, "version");
-	if (scl_dec_ok(&d) && version != SCL_FORMAT_VERSION)
-		return scl_dec_fail(&d, SCL_EVERSION,
-		    "version %u; this build reads version %u", version,
-		    SCL_FORMAT_VERSION);
+	scl_dec_magic(&d, META_MAGIC);
+	scl_dec_version(&d, SCL_FORMAT_VERSION);
 	out->aead = scl_dec_u8(&d, "aead");
 	out->replicas = scl_dec_u8(&d, "replicas");
 	out->write_quorum = scl_dec_u8(&d, "write quorum");
 	out->n_servers = scl_dec_u8(&d, "server count");
-	reserved = scl_dec_u16(&d, "reserved");
+	scl_dec_zero16(&d, "reserved field");
 	scl_dec_copy(&d, out->owner, SCL_SIGN_PUBLIC_BYTES, "owner");
 	out->created_us = scl_dec_u64(&d, "created");
 	label = scl_dec_blob16(&d, SCL_LABEL_MAX, "label");
@@ -200,9 +193,6 @@ scl_capsule_meta_decode(struct scl_capsule_meta *out, struct scl_slice in)
 	sig = scl_dec_bytes(&d, SCL_SIGNATURE_BYTES, "signature");
 	if ((r = scl_dec_finish(&d)) != SCL_OK)
 		return r;
-	if (reserved != 0)
-		return scl_err_set(SCL_EFORMAT,
-		    "metadata: reserved field is %u, must be 0", reserved);
 	if (!text_is_clean(label))
 		return scl_err_set(SCL_EFORMAT,
 		    "metadata: label contains control characters");
@@ -284,19 +274,11 @@ enum scl_err
 scl_capsule_cert_decode(struct scl_capsule_cert *out, struct scl_slice in)
 {
 	struct scl_dec d;
-	uint16_t version, flags;
 
 	memset(out, 0, sizeof(*out));
 	scl_dec_init(&d, in, "writer certificate");
-	version = scl_dec_u16(&d, "version");
-	if (scl_dec_ok(&d) && version != SCL_FORMAT_VERSION)
-		return scl_dec_fail(&d, SCL_EVERSION,
-		    "version %u; this build reads version %u", version,
-		    SCL_FORMAT_VERSION);
-	flags = scl_dec_u16(&d, "flags");
-	if (scl_dec_ok(&d) && flags != 0)
-		return scl_dec_fail(&d, SCL_EFORMAT, "unknown flags 0x%x",
-		    flags);
+	scl_dec_version(&d, SCL_FORMAT_VERSION);
+	scl_dec_zero16(&d, "flags");
 	scl_dec_copy(&d, out->capsule, SCL_NAME_BYTES, "capsule");
 	scl_dec_copy(&d, out->writer, SCL_WRITER_BYTES, "writer");
 	scl_dec_copy(&d, out->box_key, SCL_BOX_PUBLIC_BYTES, "box key");
@@ -372,16 +354,12 @@ scl_capsule_keyring_decode(struct scl_capsule_keyring *out,
     struct scl_slice in)
 {
 	struct scl_dec d;
-	uint16_t version, flags;
+	uint16_t flags;
 	enum scl_err r;
 
 	memset(out, 0, sizeof(*out));
 	scl_dec_init(&d, in, "keyring");
-	version = scl_dec_u16(&d, "version");
-	if (scl_dec_ok(&d) && version != KEYRING_VERSION)
-		return scl_dec_fail(&d, SCL_EVERSION,
-		    "version %u; this build reads version %u", version,
-		    KEYRING_VERSION);
+	scl_dec_version(&d, KEYRING_VERSION);
 	flags = scl_dec_u16(&d, "flags");
 	if (scl_dec_ok(&d) && (flags & ~1u) != 0)
 		return scl_dec_fail(&d, SCL_EFORMAT, "unknown flags 0x%x",

@@ -142,24 +142,14 @@ scl_capsule_proof_check(struct scl_capsule_proof_result *out,
 	struct scl_record rec;
 	struct scl_slice meta, cert_bytes, hb_bytes, target;
 	struct scl_dec d;
-	const uint8_t *magic;
-	uint16_t version, reserved, n_steps;
+	uint16_t n_steps;
 	enum scl_err e;
 
 	memset(out, 0, sizeof(*out));
 	scl_dec_init(&d, proof, "proof");
-	magic = scl_dec_bytes(&d, 4, "magic");
-	if (magic && memcmp(magic, PROOF_MAGIC, 4) != 0)
-		return scl_dec_fail(&d, SCL_EFORMAT, "not a proof (bad magic)");
-	version = scl_dec_u16(&d, "version");
-	if (scl_dec_ok(&d) && version != SCL_FORMAT_VERSION)
-		return scl_dec_fail(&d, SCL_EVERSION,
-		    "version %u; this build reads version %u", version,
-		    SCL_FORMAT_VERSION);
-	reserved = scl_dec_u16(&d, "reserved");
-	if (scl_dec_ok(&d) && reserved != 0)
-		return scl_dec_fail(&d, SCL_EFORMAT, "reserved field is %u",
-		    reserved);
+	scl_dec_magic(&d, PROOF_MAGIC);
+	scl_dec_version(&d, SCL_FORMAT_VERSION);
+	scl_dec_zero16(&d, "reserved field");
 	meta = scl_dec_blob32(&d, PROOF_META_MAX, "metadata");
 	cert_bytes = scl_dec_blob16(&d, SCL_CERT_BYTES, "certificate");
 	hb_bytes = scl_dec_blob16(&d, SCL_HEARTBEAT_BYTES, "heartbeat");
@@ -246,24 +236,13 @@ scl_capsule_evidence_check(struct scl_capsule_proof_result *a,
 {
 	struct scl_slice pa, pb;
 	struct scl_dec d;
-	const uint8_t *magic;
-	uint16_t version, reserved;
 	char ref[32];
 	enum scl_err e;
 
 	scl_dec_init(&d, evidence, "evidence");
-	magic = scl_dec_bytes(&d, 4, "magic");
-	if (magic && memcmp(magic, EVIDENCE_MAGIC, 4) != 0)
-		return scl_dec_fail(&d, SCL_EFORMAT, "bad magic");
-	version = scl_dec_u16(&d, "version");
-	if (scl_dec_ok(&d) && version != SCL_FORMAT_VERSION)
-		return scl_dec_fail(&d, SCL_EVERSION,
-		    "version %u; this build reads version %u", version,
-		    SCL_FORMAT_VERSION);
-	reserved = scl_dec_u16(&d, "reserved");
-	if (scl_dec_ok(&d) && reserved != 0)
-		return scl_dec_fail(&d, SCL_EFORMAT, "reserved field is %u",
-		    reserved);
+	scl_dec_magic(&d, EVIDENCE_MAGIC);
+	scl_dec_version(&d, SCL_FORMAT_VERSION);
+	scl_dec_zero16(&d, "reserved field");
 	pa = scl_dec_blob32(&d, 64u << 20, "first proof");
 	pb = scl_dec_blob32(&d, 64u << 20, "second proof");
 	if ((e = scl_dec_finish(&d)) != SCL_OK)

@@ -52,7 +52,7 @@ all_zero(const uint8_t *p, size_t n)
 /* Structural checks that need nothing but the header itself. */
 static enum scl_err
 header_validate(struct scl_dec *d, const struct scl_record *r,
-    uint32_t body_len, uint16_t reserved)
+    uint32_t body_len)
 {
 	bool sealed = r->flags & SCL_RECORD_FLAG_SEALED;
 
@@ -68,9 +68,6 @@ header_validate(struct scl_dec *d, const struct scl_record *r,
 		    sealed ? "not " : "");
 	if (r->seqno == 0)
 		return scl_dec_fail(d, SCL_EFORMAT, "seqno 0 (chains start at 1)");
-	if (reserved != 0)
-		return scl_dec_fail(d, SCL_EFORMAT, "reserved field is %u",
-		    reserved);
 	if (r->n_links != scl_capsule_link_count(r->seqno))
 		return scl_dec_fail(d, SCL_EFORMAT,
 		    "%u links, but seqno %llu needs %u", r->n_links,
@@ -108,14 +105,9 @@ header_validate(struct scl_dec *d, const struct scl_record *r,
 static enum scl_err
 header_decode(struct scl_record *out, uint32_t *body_len, struct scl_dec *d)
 {
-	uint16_t reserved;
-
 	memset(out, 0, sizeof(*out));
-	out->version = scl_dec_u16(d, "version");
-	if (scl_dec_ok(d) && out->version != SCL_FORMAT_VERSION)
-		return scl_dec_fail(d, SCL_EVERSION,
-		    "version %u; this build reads version %u", out->version,
-		    SCL_FORMAT_VERSION);
+	scl_dec_version(d, SCL_FORMAT_VERSION);
+	out->version = SCL_FORMAT_VERSION;
 	out->type = scl_dec_u8(d, "type");
 	out->flags = scl_dec_u8(d, "flags");
 	out->capsule = scl_dec_bytes(d, SCL_NAME_BYTES, "capsule");
@@ -127,10 +119,10 @@ header_decode(struct scl_record *out, uint32_t *body_len, struct scl_dec *d)
 	*body_len = scl_dec_u32(d, "body length");
 	out->n_links = scl_dec_u8(d, "link count");
 	out->n_merge = scl_dec_u8(d, "merge count");
-	reserved = scl_dec_u16(d, "reserved");
+	scl_dec_zero16(d, "reserved field");
 	if (!scl_dec_ok(d))
 		return d->err;
-	if (header_validate(d, out, *body_len, reserved) != SCL_OK)
+	if (header_validate(d, out, *body_len) != SCL_OK)
 		return d->err;
 	out->links = scl_dec_bytes(d, (size_t)out->n_links * SCL_HASH_BYTES,
 	    "links");
@@ -240,19 +232,11 @@ enum scl_err
 scl_capsule_heartbeat_decode(struct scl_heartbeat *out, struct scl_slice in)
 {
 	struct scl_dec d;
-	uint16_t version, reserved;
 
 	memset(out, 0, sizeof(*out));
 	scl_dec_init(&d, in, "heartbeat");
-	version = scl_dec_u16(&d, "version");
-	if (scl_dec_ok(&d) && version != SCL_FORMAT_VERSION)
-		return scl_dec_fail(&d, SCL_EVERSION,
-		    "version %u; this build reads version %u", version,
-		    SCL_FORMAT_VERSION);
-	reserved = scl_dec_u16(&d, "reserved");
-	if (scl_dec_ok(&d) && reserved != 0)
-		return scl_dec_fail(&d, SCL_EFORMAT, "reserved field is %u",
-		    reserved);
+	scl_dec_version(&d, SCL_FORMAT_VERSION);
+	scl_dec_zero16(&d, "reserved field");
 	scl_dec_copy(&d, out->capsule, SCL_NAME_BYTES, "capsule");
 	scl_dec_copy(&d, out->writer, SCL_WRITER_BYTES, "writer");
 	out->seqno = scl_dec_u64(&d, "seqno");

@@ -89,16 +89,22 @@ cli_list(const struct cli_cmd *cmds, FILE *f)
 		fprintf(f, "  %-22s %s\n", cmds[i].name, cmds[i].summary);
 }
 
+static void
+vreport(const struct cli_args *a, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "scl %s: ", a->cmd->name);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 int
 cli_misuse(const struct cli_args *a, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "scl %s: ", a->cmd->name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vreport(a, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	print_usage(a->cmd, stderr);
 	fprintf(stderr, "see 'scl %s --help'\n", a->cmd->name);
 	return CLI_USAGE;
@@ -109,11 +115,9 @@ cli_fail(const struct cli_args *a, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "scl %s: ", a->cmd->name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vreport(a, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return CLI_FAIL;
 }
 

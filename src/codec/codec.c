@@ -200,6 +200,34 @@ scl_dec_blob32(struct scl_dec *d, size_t max, const char *field)
 	return dec_blob(d, n, max, field);
 }
 
+void
+scl_dec_magic(struct scl_dec *d, const char magic[4])
+{
+	const uint8_t *p = scl_dec_bytes(d, 4, "magic");
+
+	if (p && memcmp(p, magic, 4) != 0)
+		scl_dec_fail(d, SCL_EFORMAT, "bad magic (not a %.4s)", magic);
+}
+
+void
+scl_dec_version(struct scl_dec *d, uint16_t want)
+{
+	uint16_t v = scl_dec_u16(d, "version");
+
+	if (scl_dec_ok(d) && v != want)
+		scl_dec_fail(d, SCL_EVERSION,
+		    "version %u; this build reads version %u", v, want);
+}
+
+void
+scl_dec_zero16(struct scl_dec *d, const char *field)
+{
+	uint16_t v = scl_dec_u16(d, field);
+
+	if (scl_dec_ok(d) && v != 0)
+		scl_dec_fail(d, SCL_EFORMAT, "%s is 0x%x, must be 0", field, v);
+}
+
 size_t
 scl_dec_remaining(const struct scl_dec *d)
 {

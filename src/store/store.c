@@ -240,6 +240,40 @@ scl_store_each_capsule(struct scl_store *s, scl_store_capsule_fn fn, void *ctx)
 	return SCL_OK;
 }
 
+typedef int (*entry_fn)(void *ctx, const uint8_t *key, MDB_val *v);
+
+/* Calls @fn for every entry of @dbi whose key is @name followed by
+ * @key_len - 32 more bytes, in key order, inside one read transaction.
+ * Entries of other lengths are skipped; @fn returning non-zero stops. */
+static enum scl_err
+scan_capsule(struct scl_store *s, MDB_dbi dbi, const uint8_t *name,
+    size_t key_len, const char *what, entry_fn fn, void *ctx)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k = val_of(name, SCL_NAME_BYTES), v;
+	enum scl_err e;
+	int rc;
+
+	if ((e = with_read(s, &txn)) != SCL_OK)
+		return e;
+	if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return scl_store__lmdb_err(rc, what);
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < SCL_NAME_BYTES ||
+		    memcmp(k.mv_data, name, SCL_NAME_BYTES) != 0)
+			break;
+		if (k.mv_size == key_len && fn(ctx, k.mv_data, &v))
+			break;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return SCL_OK;
+}
+
 static void
 head_decode(struct scl_store_head *out, const MDB_val *v)
 {
@@ -288,35 +322,28 @@ scl_store_get_head(struct scl_store *s, const uint8_t name[SCL_NAME_BYTES],
 	return e;
 }
 
+struct writer_scan {
+	scl_store_writer_fn fn;
+	void *ctx;
+};
+
+static int
+writer_entry(void *ctx, const uint8_t *key, MDB_val *v)
+{
+	struct writer_scan *w = ctx;
+	struct scl_store_head head;
+
+	head_decode(&head, v);
+	return w->fn(w->ctx, key + SCL_NAME_BYTES, &head);
+}
+
 enum scl_err
 scl_store_each_writer(struct scl_store *s, const uint8_t name[SCL_NAME_BYTES],
     scl_store_writer_fn fn, void *ctx)
 {
-	struct scl_store_head head;
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k = val_of(name, SCL_NAME_BYTES), v;
-	enum scl_err e;
-	int rc;
-
-	if ((e = with_read(s, &txn)) != SCL_OK)
-		return e;
-	if ((rc = mdb_cursor_open(txn, s->heads, &cur)) != 0) {
-		mdb_txn_abort(txn);
-		return scl_store__lmdb_err(rc, "listing writers");
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != HEAD_KEY_BYTES ||
-		    memcmp(k.mv_data, name, SCL_NAME_BYTES) != 0)
-			break;
-		head_decode(&head, &v);
-		if (fn(ctx, (const uint8_t *)k.mv_data + SCL_NAME_BYTES, &head))
-			break;
-	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return SCL_OK;
+	struct writer_scan w = { fn, ctx };
+	return scan_capsule(s, s->heads, name, HEAD_KEY_BYTES, "listing writers",
+	    writer_entry, &w);
 }
 
 /* Whether @key sorts after every key of @dbi, so MDB_APPEND may be used.
@@ -512,36 +539,28 @@ scl_store_put_evidence(struct scl_store *s, const uint8_t name[SCL_NAME_BYTES],
 	return SCL_OK;
 }
 
+struct evidence_scan {
+	scl_store_evidence_fn fn;
+	void *ctx;
+};
+
+static int
+evidence_entry(void *ctx, const uint8_t *key, MDB_val *v)
+{
+	struct evidence_scan *ev = ctx;
+
+	return ev->fn(ev->ctx, key + SCL_NAME_BYTES,
+	    scl_be64_load(key + SCL_NAME_BYTES + SCL_WRITER_BYTES),
+	    scl_slice_of(v->mv_data, v->mv_size));
+}
+
 enum scl_err
 scl_store_each_evidence(struct scl_store *s, const uint8_t name[SCL_NAME_BYTES],
     scl_store_evidence_fn fn, void *ctx)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k = val_of(name, SCL_NAME_BYTES), v;
-	enum scl_err e;
-	int rc;
-
-	if ((e = with_read(s, &txn)) != SCL_OK)
-		return e;
-	if ((rc = mdb_cursor_open(txn, s->evidence, &cur)) != 0) {
-		mdb_txn_abort(txn);
-		return scl_store__lmdb_err(rc, "listing evidence");
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		const uint8_t *key = k.mv_data;
-		if (k.mv_size != REC_KEY_BYTES ||
-		    memcmp(key, name, SCL_NAME_BYTES) != 0)
-			break;
-		if (fn(ctx, key + SCL_NAME_BYTES,
-			scl_be64_load(key + SCL_NAME_BYTES + SCL_WRITER_BYTES),
-			scl_slice_of(v.mv_data, v.mv_size)))
-			break;
-	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return SCL_OK;
+	struct evidence_scan ev = { fn, ctx };
+	return scan_capsule(s, s->evidence, name, REC_KEY_BYTES,
+	    "listing evidence", evidence_entry, &ev);
 }
 
 struct scl_store_snapshot {
