@@ -343,6 +343,21 @@ SCL_NODISCARD enum scl_err scl_capsule_head_load(struct scl_capsule_head *out,
     const uint8_t writer[SCL_WRITER_BYTES], uint64_t seqno);
 
 /**
+ * Verifies, ascending, that @r is the record that follows @head in
+ * @writer's chain: its capsule and writer fields, its seqno, every link
+ * equal to the hash @head says it must name, a Lamport time past the
+ * head's, and the certificate rules.  On success @head advances past it
+ * and @hash holds its hash.  This is how a server checks an append
+ * against the chain it stores; the batch's heartbeat must then sign the
+ * last hash.
+ */
+SCL_NODISCARD enum scl_err scl_capsule_head_advance(
+    struct scl_capsule_head *head, const uint8_t capsule[SCL_NAME_BYTES],
+    const uint8_t owner[SCL_SIGN_PUBLIC_BYTES],
+    const uint8_t writer[SCL_WRITER_BYTES], const struct scl_record *r,
+    uint8_t hash[SCL_HASH_BYTES]);
+
+/**
  * A batch of consecutive records of one writer plus the heartbeat that
  * signs its last record.  Owned: scl_capsule_batch_dispose().
  */

@@ -9,10 +9,13 @@
 
 #include "scl/buf.h"
 #include "scl/capsule.h"
+#include "scl/client.h"
 #include "scl/codec.h"
 #include "scl/crypto.h"
 #include "scl/err.h"
 #include "scl/log.h"
+#include "scl/proto.h"
+#include "scl/server.h"
 #include "scl/store.h"
 
 #define SCL_VERSION_STRING "0.1.0"

@@ -142,6 +142,13 @@ void scl_store_snapshot_source(struct scl_capsule_source *out,
 struct scl_store_job {
 	const struct scl_capsule_batch *const *batches;
 	size_t n_batches;
+	/**
+	 * Optional: called on the committer thread once the job is done
+	 * (result and message set).  The job is the callee's from then on;
+	 * the committer never touches it again.  Must not block.
+	 */
+	void (*on_done)(struct scl_store_job *job, void *arg);
+	void *on_done_arg;
 	enum scl_err result;
 	char message[256];	/* scl_err_last() of a failure */
 	bool done;
@@ -149,11 +156,13 @@ struct scl_store_job {
 	struct scl_store_job *next;	/* private to the committer */
 };
 
-/** Points @job at the single batch @b. */
+/** Initializes @job (all fields) to carry the single batch @b. */
 static inline void
 scl_store_job_single(struct scl_store_job *job,
     const struct scl_capsule_batch *b)
 {
+	struct scl_store_job zero = { 0 };
+	*job = zero;
 	job->one_ = b;
 	job->batches = &job->one_;
 	job->n_batches = 1;

@@ -39,6 +39,10 @@ enum scl_err scl_capsule__fetch_heartbeat(const struct scl_capsule_source *src,
     const uint8_t capsule[SCL_NAME_BYTES], const uint8_t *writer,
     uint64_t seqno, struct scl_buf *buf, struct scl_heartbeat *hb);
 
+/** Moves @h past a new record (level i = hash for i <= tz(seqno)). */
+void scl_capsule__head_push(struct scl_capsule_head *h, uint64_t seqno,
+    uint64_t lamport, const uint8_t hash[SCL_HASH_BYTES]);
+
 /** Number of trailing zero bits of a non-zero @v. */
 static inline unsigned
 scl_capsule__tz(uint64_t v)

@@ -116,13 +116,51 @@ pending_add(struct scl_capsule_chain *c, const char *ref, uint64_t from,
 	return SCL_OK;
 }
 
+/* Which record types may stand where (FORMAT.md "Writers"). */
+static enum scl_err
+check_type_rules(const uint8_t *owner, const uint8_t *writer,
+    const struct scl_record *r, const char *ref)
+{
+	bool is_owner = memcmp(writer, owner, SCL_WRITER_BYTES) == 0;
+
+	if (r->type == SCL_RECORD_CERT && (is_owner || r->seqno != 1))
+		return scl_err_set(SCL_EVERIFY,
+		    "record %s: a certificate may only open a non-owner chain",
+		    ref);
+	if (r->type != SCL_RECORD_CERT && !is_owner && r->seqno == 1)
+		return scl_err_set(SCL_EVERIFY,
+		    "record %s: a non-owner chain must open with its "
+		    "certificate", ref);
+	if (r->type == SCL_RECORD_REVOKE && !is_owner)
+		return scl_err_set(SCL_EVERIFY,
+		    "record %s: only the owner may revoke", ref);
+	return SCL_OK;
+}
+
+/* A CERT record's body must admit its own writer, signed by the owner. */
+static enum scl_err
+check_cert_body(const uint8_t *capsule, const uint8_t *owner,
+    const uint8_t *writer, const struct scl_record *r, const char *ref)
+{
+	struct scl_capsule_cert cert;
+	enum scl_err e;
+
+	if (r->type != SCL_RECORD_CERT)
+		return SCL_OK;
+	if ((e = scl_capsule_cert_decode(&cert, r->body)) != SCL_OK ||
+	    (e = scl_capsule_cert_verify(&cert, capsule, owner, writer)) !=
+		SCL_OK)
+		return scl_err_wrap(e, "record %s: ", ref);
+	return SCL_OK;
+}
+
 /* Everything but the certificate body, given the record's hash. */
 static enum scl_err
 check_hashed(struct scl_capsule_chain *c, const struct scl_record *r,
     const uint8_t hash[SCL_HASH_BYTES])
 {
 	char ref[32], from[48], cap[9];
-	bool is_owner;
+	enum scl_err e;
 	int at;
 
 	scl_capsule_record_ref(ref, c->writer, r->seqno);
@@ -148,21 +186,11 @@ check_hashed(struct scl_capsule_chain *c, const struct scl_record *r,
 		    "record %s: Lamport time %llu is not below record %llu's",
 		    ref, (unsigned long long)r->lamport,
 		    (unsigned long long)c->above_seqno);
-	is_owner = memcmp(c->writer, c->owner, SCL_WRITER_BYTES) == 0;
-	if (r->type == SCL_RECORD_CERT && (is_owner || r->seqno != 1))
-		return scl_err_set(SCL_EVERIFY,
-		    "record %s: a certificate may only open a non-owner chain",
-		    ref);
-	if (r->type != SCL_RECORD_CERT && !is_owner && r->seqno == 1)
-		return scl_err_set(SCL_EVERIFY,
-		    "record %s: a non-owner chain must open with its "
-		    "certificate", ref);
-	if (r->type == SCL_RECORD_REVOKE && !is_owner)
-		return scl_err_set(SCL_EVERIFY,
-		    "record %s: only the owner may revoke", ref);
+	if ((e = check_type_rules(c->owner, c->writer, r, ref)) != SCL_OK)
+		return e;
 	pending_prune(c, r->seqno);
 	for (unsigned i = 0; i < r->n_links; i++) {
-		enum scl_err e = pending_add(c, ref, r->seqno,
+		e = pending_add(c, ref, r->seqno,
 		    r->seqno - ((uint64_t)1 << i), r->links + i * SCL_HASH_BYTES);
 		if (e != SCL_OK)
 			return e;
@@ -186,20 +214,13 @@ enum scl_err
 scl_capsule_chain_check(struct scl_capsule_chain *c, const struct scl_record *r,
     const uint8_t hash[SCL_HASH_BYTES])
 {
-	struct scl_capsule_cert cert;
 	char ref[32];
 	enum scl_err e;
 
 	if ((e = check_hashed(c, r, hash)) != SCL_OK)
 		return e;
-	if (r->type != SCL_RECORD_CERT)
-		return SCL_OK;
 	scl_capsule_record_ref(ref, c->writer, r->seqno);
-	if ((e = scl_capsule_cert_decode(&cert, r->body)) != SCL_OK ||
-	    (e = scl_capsule_cert_verify(&cert, c->capsule, c->owner,
-		 c->writer)) != SCL_OK)
-		return scl_err_wrap(e, "record %s: ", ref);
-	return SCL_OK;
+	return check_cert_body(c->capsule, c->owner, c->writer, r, ref);
 }
 
 uint64_t
@@ -317,4 +338,56 @@ done:
 	if (e != SCL_OK)
 		memset(out, 0, sizeof(*out));
 	return e;
+}
+
+void
+scl_capsule__head_push(struct scl_capsule_head *h, uint64_t seqno,
+    uint64_t lamport, const uint8_t hash[SCL_HASH_BYTES])
+{
+	for (unsigned i = 0; i <= scl_capsule__tz(seqno); i++)
+		memcpy(h->level[i], hash, SCL_HASH_BYTES);
+	h->seqno = seqno;
+	h->lamport = lamport;
+}
+
+enum scl_err
+scl_capsule_head_advance(struct scl_capsule_head *head,
+    const uint8_t capsule[SCL_NAME_BYTES],
+    const uint8_t owner[SCL_SIGN_PUBLIC_BYTES],
+    const uint8_t writer[SCL_WRITER_BYTES], const struct scl_record *r,
+    uint8_t hash[SCL_HASH_BYTES])
+{
+	char ref[32], cap[9];
+	enum scl_err e;
+
+	scl_capsule_record_ref(ref, writer, r->seqno);
+	if (memcmp(r->capsule, capsule, SCL_NAME_BYTES) != 0)
+		return scl_err_set(SCL_EVERIFY,
+		    "record %s: belongs to capsule %s", ref,
+		    scl_hex_short(cap, r->capsule));
+	if (memcmp(r->writer, writer, SCL_WRITER_BYTES) != 0)
+		return scl_err_set(SCL_EVERIFY, "record %s: claims writer %s",
+		    ref, scl_hex_short(cap, r->writer));
+	if (r->seqno != head->seqno + 1)
+		return scl_err_set(SCL_EVERIFY,
+		    "record %s: expected seqno %llu next", ref,
+		    (unsigned long long)head->seqno + 1);
+	for (unsigned i = 0; i < r->n_links; i++)
+		if (memcmp(r->links + i * SCL_HASH_BYTES, head->level[i],
+			SCL_HASH_BYTES) != 0)
+			return scl_err_set(SCL_EVERIFY,
+			    "record %s: its link to record %llu does not match "
+			    "the chain it extends", ref,
+			    (unsigned long long)(r->seqno - ((uint64_t)1 << i)));
+	if (head->seqno > 0 && r->lamport <= head->lamport)
+		return scl_err_set(SCL_EVERIFY,
+		    "record %s: Lamport time %llu does not advance past %llu",
+		    ref, (unsigned long long)r->lamport,
+		    (unsigned long long)head->lamport);
+	if ((e = check_type_rules(owner, writer, r, ref)) != SCL_OK ||
+	    (e = check_cert_body(capsule, owner, writer, r, ref)) != SCL_OK)
+		return e;
+	scl_capsule_record_hash(hash, r);
+	scl_capsule__head_push(head, r->seqno, r->lamport, hash);
+	return SCL_OK;
 }

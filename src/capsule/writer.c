@@ -295,10 +295,7 @@ scl_capsule_writer_append_ex(struct scl_capsule_writer *w,
 		b->data.len = start;
 		return e;
 	}
-	for (unsigned i = 0; i <= scl_capsule__tz(seqno); i++)
-		memcpy(w->head.level[i], hash, SCL_HASH_BYTES);
-	w->head.seqno = seqno;
-	w->head.lamport = lamport;
+	scl_capsule__head_push(&w->head, seqno, lamport, hash);
 	return SCL_OK;
 }
 

@@ -102,6 +102,10 @@ bool cli_parse_name(const struct cli_args *a, const char *text,
 int cmd_keys(int argc, char **argv);
 int cmd_capsule(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_server(int argc, char **argv);
+
+/** Splits "a,b,c" in place into at most @max items; returns the count. */
+size_t cli_split_list(char *copy, const char **out, size_t max);
 
 uint64_t cli_now_us(void);
 

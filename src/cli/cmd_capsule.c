@@ -12,22 +12,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "capsule_cli.h"
 
 /* Input is stored in atomic chunks of this many bytes (help text says). */
 #define APPEND_CHUNK_BYTES ((size_t)64 << 20)
 
-struct local {
-	struct scl_store *store;
-	uint8_t name[SCL_NAME_BYTES];
-	struct scl_buf meta_bytes;
-	struct scl_capsule_meta meta;
-	struct scl_capsule_keyring *keys;	/* NULL unless loaded */
-	char keyring_path[PATH_MAX + 96];
-};
 
-static void
-local_close(struct local *l)
+void
+capsule_close(struct local *l)
 {
 	if (l->keys) {
 		scl_capsule_keyring_wipe(l->keys);
@@ -35,6 +27,7 @@ local_close(struct local *l)
 	}
 	scl_buf_dispose(&l->meta_bytes);
 	scl_store_close(l->store);
+	scl_client_free(l->client);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -62,12 +55,46 @@ load_keyring(struct local *l)
 	return e;
 }
 
-/* Opens the capsule named by @hex: store, self-certified metadata, and
- * with @want_keys the keyring (required if @need_keys). */
-static int
-local_open(struct local *l, struct cli_args *a, const char *hex,
+enum scl_err
+cli_client_open(struct scl_client **out, const char *servers)
+{
+	static const struct scl_logger log = { scl_log_to_file, NULL,
+		SCL_LOG_WARN };
+	struct scl_client_options opt;
+	const char *list[SCL_CLIENT_SERVERS_MAX];
+	char *copy = strdup(servers);
+	size_t n;
+	enum scl_err e;
+
+	if (copy == NULL)
+		return scl_err_set(SCL_ENOMEM, "out of memory");
+	memset(&opt, 0, sizeof(opt));
+	opt.log = log;
+	n = cli_split_list(copy, list, SCL_CLIENT_SERVERS_MAX);
+	e = n ? scl_client_new(out, list, n, &opt)
+	      : scl_err_set(SCL_EINVAL, "--servers lists no server");
+	free(copy);
+	return e;
+}
+
+/* Joins the metadata's server list for a client. */
+static enum scl_err
+client_from_meta(struct local *l)
+{
+	char list[SCL_SERVERS_MAX * (SCL_SERVER_ADDR_MAX + 1) + 1] = "";
+	size_t n = 0;
+
+	for (unsigned i = 0; i < l->meta.n_servers; i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
+		    i ? "," : "", l->meta.servers[i]);
+	return cli_client_open(&l->client, list);
+}
+
+int
+capsule_open(struct local *l, struct cli_args *a, const char *hex,
     bool want_keys, bool need_keys)
 {
+	const char *servers = cli_get(a, "servers");
 	enum scl_err e;
 	int rc;
 
@@ -77,15 +104,31 @@ local_open(struct local *l, struct cli_args *a, const char *hex,
 		return CLI_USAGE;
 	if ((e = cli_open_store(a, &l->store)) != SCL_OK)
 		return cli_fail_err(a, e);
+	if (servers && (e = cli_client_open(&l->client, servers)) != SCL_OK)
+		return cli_fail_err(a, e);
 	e = scl_store_get_meta(l->store, l->name, &l->meta_bytes);
+	if (e == SCL_ENOTFOUND && l->client) {
+		/* Not known here: ask the servers, check, and remember. */
+		if ((e = scl_client_meta(l->client, l->name, &l->meta_bytes,
+			 &l->meta)) != SCL_OK)
+			return cli_fail(a, "capsule %.8s: %s", hex,
+			    scl_err_last());
+		if ((e = scl_store_put_meta(l->store, l->name,
+			 scl_buf_slice(&l->meta_bytes))) != SCL_OK)
+			return cli_fail_err(a, e);
+	}
 	if (e == SCL_ENOTFOUND)
-		return cli_fail(a, "no capsule %s in this data directory", hex);
+		return cli_fail(a, "no capsule %s in this data directory "
+				   "(give --servers to fetch it)", hex);
 	if (e != SCL_OK)
 		return cli_fail_err(a, e);
 	if ((e = scl_capsule_meta_check(&l->meta, l->name,
 		 scl_buf_slice(&l->meta_bytes))) != SCL_OK)
 		return cli_fail(a, "stored metadata of %.8s is not genuine: %s",
 		    hex, scl_err_last());
+	if (l->client == NULL && l->meta.n_servers > 0 &&
+	    (e = client_from_meta(l)) != SCL_OK)
+		return cli_fail_err(a, e);
 	if (!want_keys)
 		return CLI_OK;
 	if ((rc = cli_keyring_path(a, l->name, l->keyring_path,
@@ -167,11 +210,44 @@ load_identity(struct scl_sign_key *out, const char *path)
 	return e;
 }
 
+/* Fills the metadata's server list and replication policy. */
+static int
+set_servers(struct cli_args *a, struct scl_capsule_meta *m, const char *list)
+{
+	const char *items[SCL_SERVERS_MAX];
+	char *copy = strdup(list);
+	uint64_t n, w;
+	size_t count;
+
+	if (copy == NULL)
+		return cli_fail(a, "out of memory");
+	count = cli_split_list(copy, items, SCL_SERVERS_MAX);
+	for (size_t i = 0; i < count; i++) {
+		if (strlen(items[i]) > SCL_SERVER_ADDR_MAX) {
+			free(copy);
+			return cli_misuse(a, "server address too long");
+		}
+		snprintf(m->servers[i], sizeof(m->servers[i]), "%s", items[i]);
+	}
+	free(copy);
+	if (count == 0)
+		return cli_misuse(a, "--servers lists no server");
+	m->n_servers = (uint8_t)count;
+	if (!cli_get_u64(a, "replicas", count, 1, count, &n) ||
+	    !cli_get_u64(a, "quorum", n / 2 + 1, 1, n, &w))
+		return CLI_USAGE;
+	m->replicas = (uint8_t)n;
+	m->write_quorum = (uint8_t)w;
+	return CLI_OK;
+}
+
 static int
 capsule_create(struct cli_args *a)
 {
 	const char *label = cli_get(a, "label"), *aead = cli_get(a, "aead");
 	const char *owner_file = cli_get(a, "owner-key");
+	const char *servers = cli_get(a, "servers");
+	struct scl_client *client = NULL;
 	struct scl_capsule_meta *m = NULL;
 	struct scl_capsule_keyring *k = NULL;
 	struct scl_store *store = NULL;
@@ -214,6 +290,9 @@ capsule_create(struct cli_args *a)
 	m->aead = (uint8_t)suite;
 	m->replicas = 1;
 	m->write_quorum = 1;
+	if (servers && (rc = set_servers(a, m, servers)) != CLI_OK)
+		goto done;
+	rc = CLI_FAIL;
 	snprintf(m->label, sizeof(m->label), "%s", label ? label : "");
 	if ((e = scl_capsule_meta_encode(&meta, m, &owner)) != SCL_OK) {
 		rc = cli_fail_err(a, e);
@@ -238,6 +317,13 @@ capsule_create(struct cli_args *a)
 		rc = cli_fail_err(a, e);
 		goto done;
 	}
+	if (servers && ((e = cli_client_open(&client, servers)) != SCL_OK ||
+			   (e = scl_client_create(client, scl_buf_slice(&meta),
+				m->write_quorum)) != SCL_OK)) {
+		unlink(path);
+		rc = cli_fail_err(a, e);
+		goto done;
+	}
 	if ((e = cli_open_store(a, &store)) != SCL_OK ||
 	    (e = scl_store_put_meta(store, name, scl_buf_slice(&meta))) !=
 		SCL_OK) {
@@ -253,10 +339,16 @@ capsule_create(struct cli_args *a)
 		    scl_aead_suite_name(suite), rates[0], rates[1]);
 	else
 		printf("  aead:    %s\n", scl_aead_suite_name(suite));
+	for (unsigned i = 0; i < m->n_servers; i++)
+		printf("  server:  %s\n", m->servers[i]);
+	if (m->n_servers)
+		printf("  replicas N=%u, write quorum W=%u\n", m->replicas,
+		    m->write_quorum);
 	printf("  keyring: %s\n%s\n", path,
 	    scl_hex_encode(hex, name, SCL_NAME_BYTES));
 	rc = CLI_OK;
 done:
+	scl_client_free(client);
 	scl_sign_key_wipe(&owner);
 	if (k) {
 		scl_capsule_keyring_wipe(k);
@@ -379,12 +471,16 @@ capsule_append(struct cli_args *a)
 	memset(&r, 0, sizeof(r));
 	if (!cli_get_u64(a, "batch", 64, 1, 1u << 20, &batch))
 		return CLI_USAGE;
-	if ((rc = local_open(&r.l, a, a->pos[0], true, true)) != CLI_OK)
+	if ((rc = capsule_open(&r.l, a, a->pos[0], true, true)) != CLI_OK)
 		goto done;
 	rc = CLI_FAIL;
 	r.in = stdin;
 	if (file && (r.in = fopen(file, "rb")) == NULL) {
 		rc = cli_fail(a, "cannot open %s: %s", file, strerror(errno));
+		goto done;
+	}
+	if (r.l.client) {
+		rc = remote_append(a, &r.l, r.in, batch);
 		goto done;
 	}
 	if ((e = open_writer(&r)) != SCL_OK ||
@@ -421,14 +517,15 @@ done:
 	scl_capsule_writer_free(r.writer);
 	if (r.in && r.in != stdin)
 		fclose(r.in);
-	local_close(&r.l);
+	capsule_close(&r.l);
 	return rc;
 }
 
 /* --- read ---------------------------------------------------------------- */
 
-static bool
-parse_writer(struct cli_args *a, const struct local *l, uint8_t out[32])
+bool
+capsule_writer_arg(struct cli_args *a, const struct local *l,
+    uint8_t out[SCL_WRITER_BYTES])
 {
 	const char *w = cli_get(a, "writer");
 	struct scl_sign_key k;
@@ -451,8 +548,8 @@ parse_writer(struct cli_args *a, const struct local *l, uint8_t out[32])
 	return true;
 }
 
-static enum scl_err
-print_payload(void *ctx, const struct scl_record *r, struct scl_slice p)
+enum scl_err
+capsule_print_payload(void *ctx, const struct scl_record *r, struct scl_slice p)
 {
 	FILE *out = ctx;
 
@@ -477,12 +574,16 @@ capsule_read(struct cli_args *a)
 	int rc;
 	enum scl_err e;
 
-	if ((rc = local_open(&l, a, a->pos[0], true, true)) != CLI_OK)
+	if ((rc = capsule_open(&l, a, a->pos[0], true, true)) != CLI_OK)
 		goto done;
 	rc = CLI_USAGE;
-	if (!parse_writer(a, &l, writer) ||
+	if (!capsule_writer_arg(a, &l, writer) ||
 	    !cli_get_u64(a, "from", 1, 1, UINT64_MAX, &from))
 		goto done;
+	if (l.client) {
+		rc = remote_read(a, &l, writer, from, cli_get(a, "from") != NULL);
+		goto done;
+	}
 	rc = CLI_FAIL;
 	if ((e = scl_store_get_head(l.store, l.name, writer, &head)) != SCL_OK) {
 		rc = cli_fail_err(a, e);
@@ -508,7 +609,7 @@ capsule_read(struct cli_args *a)
 	}
 	scl_store_snapshot_source(&src, snap);
 	e = scl_capsule_read_range(&src, l.name, l.meta.owner, writer, from, to,
-	    opener, print_payload, stdout);
+	    opener, capsule_print_payload, stdout);
 	if (e == SCL_OK && fflush(stdout) != 0)
 		e = scl_err_set(SCL_EIO, "writing output: %s", strerror(errno));
 	if (e != SCL_OK)
@@ -516,7 +617,7 @@ capsule_read(struct cli_args *a)
 done:
 	scl_capsule_opener_free(opener);
 	scl_store_snapshot_end(snap);
-	local_close(&l);
+	capsule_close(&l);
 	return rc;
 }
 
@@ -567,9 +668,13 @@ capsule_verify(struct cli_args *a)
 	enum scl_err e;
 
 	memset(&v, 0, sizeof(v));
-	if ((rc = local_open(&l, a, a->pos[0], !cli_has(a, "no-keys"),
+	if ((rc = capsule_open(&l, a, a->pos[0], !cli_has(a, "no-keys"),
 		 false)) != CLI_OK)
 		goto done;
+	if (l.client) {
+		rc = remote_verify(a, &l);
+		goto done;
+	}
 	v.l = &l;
 	if ((e = scl_store_snapshot_begin(&snap, l.store, l.name)) != SCL_OK ||
 	    (l.keys && (e = scl_capsule_opener_new(&v.opener, l.meta.aead,
@@ -606,7 +711,7 @@ capsule_verify(struct cli_args *a)
 done:
 	scl_capsule_opener_free(v.opener);
 	scl_store_snapshot_end(snap);
-	local_close(&l);
+	capsule_close(&l);
 	return rc;
 }
 
@@ -626,8 +731,8 @@ type_name(uint8_t t)
 	return "?";
 }
 
-static void
-print_time(const char *label, uint64_t us)
+void
+cli_print_time(const char *label, uint64_t us)
 {
 	time_t t = (time_t)(us / 1000000u);
 	struct tm tm;
@@ -698,7 +803,7 @@ inspect_writer(void *ctx, const uint8_t writer[SCL_WRITER_BYTES],
 		    SCL_OK) {
 			printf("    heartbeat %-5llu signed ",
 			    (unsigned long long)hb.seqno);
-			print_time("", hb.time_us);
+			cli_print_time("", hb.time_us);
 			printf(" sig=%s record-hash=%s\n",
 			    scl_hex_short(hex, hb.sig),
 			    scl_hex_short(h, hb.hash));
@@ -726,7 +831,7 @@ capsule_inspect(struct cli_args *a)
 	enum scl_err e;
 
 	memset(&in, 0, sizeof(in));
-	if ((rc = local_open(&l, a, a->pos[0], false, false)) != CLI_OK)
+	if ((rc = capsule_open(&l, a, a->pos[0], false, false)) != CLI_OK)
 		goto done;
 	in.l = &l;
 	in.records = !cli_has(a, "summary");
@@ -735,7 +840,7 @@ capsule_inspect(struct cli_args *a)
 	    l.meta_bytes.len, SCL_FORMAT_VERSION);
 	printf("  label    %s\n  owner    %s\n", l.meta.label,
 	    scl_hex_encode(hex, l.meta.owner, SCL_SIGN_PUBLIC_BYTES));
-	print_time("  created  ", l.meta.created_us);
+	cli_print_time("  created  ", l.meta.created_us);
 	printf("\n  aead     %s\n  replicas N=%u W=%u\n",
 	    scl_aead_suite_name(l.meta.aead), l.meta.replicas,
 	    l.meta.write_quorum);
@@ -751,7 +856,7 @@ capsule_inspect(struct cli_args *a)
 		rc = cli_fail_err(a, e);
 done:
 	scl_store_snapshot_end(snap);
-	local_close(&l);
+	capsule_close(&l);
 	return rc;
 }
 
@@ -771,7 +876,7 @@ capsule_prove(struct cli_args *a)
 	enum scl_err e;
 
 	scl_buf_init(&proof);
-	if ((rc = local_open(&l, a, a->pos[0], true, false)) != CLI_OK)
+	if ((rc = capsule_open(&l, a, a->pos[0], true, false)) != CLI_OK)
 		goto done;
 	rc = CLI_USAGE;
 	errno = 0;
@@ -781,12 +886,16 @@ capsule_prove(struct cli_args *a)
 		    a->pos[1]);
 		goto done;
 	}
-	if (!parse_writer(a, &l, writer))
+	if (!capsule_writer_arg(a, &l, writer))
 		goto done;
 	rc = CLI_FAIL;
 	if (isatty(STDOUT_FILENO)) {
 		rc = cli_fail(a, "refusing to write a binary proof to a "
 				 "terminal; redirect it to a file");
+		goto done;
+	}
+	if (l.client) {
+		rc = remote_prove(a, &l, writer, seqno);
 		goto done;
 	}
 	if (memcmp(writer, l.meta.owner, SCL_WRITER_BYTES) != 0) {
@@ -814,7 +923,7 @@ capsule_prove(struct cli_args *a)
 done:
 	scl_store_snapshot_end(snap);
 	scl_buf_dispose(&proof);
-	local_close(&l);
+	capsule_close(&l);
 	return rc;
 }
 
@@ -878,7 +987,7 @@ capsule_check_proof(struct cli_args *a)
 	    scl_hex_encode(hex, res->writer, SCL_WRITER_BYTES),
 	    memcmp(res->writer, res->meta.owner, SCL_WRITER_BYTES) ? ""
 								   : " (owner)");
-	print_time("", res->heartbeat_time_us);
+	cli_print_time("", res->heartbeat_time_us);
 	printf("\n  path         %u headers between heartbeat and record\n",
 	    res->steps);
 	printf("  capsule      label '%s', owner signature ok, name matches\n",
@@ -900,12 +1009,17 @@ static const struct cli_opt create_opts[] = {
 	{ "label", "L", "a human-readable label stored in the metadata", "" },
 	{ "owner-key", "FILE", "owner identity from 'scl keys gen'",
 	    "a new key, kept in the keyring" },
+	{ "quorum", "W", "servers that must store a batch", "a majority" },
+	{ "replicas", "N", "servers that keep the capsule", "all listed" },
+	{ "servers", "LIST", "comma-separated server endpoints",
+	    "none: local store" },
 	{ NULL, NULL, NULL, NULL },
 };
 
 static const struct cli_opt append_opts[] = {
 	{ "batch", "N", "records per signed heartbeat", "64" },
 	{ "file", "F", "read payloads from F instead of stdin", NULL },
+	{ "servers", "LIST", "use these servers", "the capsule's, if any" },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -913,11 +1027,13 @@ static const struct cli_opt read_opts[] = {
 	{ "from", "S", "first seqno to print", "1" },
 	{ "to", "S", "last seqno to print", "the newest" },
 	{ "writer", "ID", "whose chain to read (hex key)", "this keyring's" },
+	{ "servers", "LIST", "use these servers", "the capsule's, if any" },
 	{ NULL, NULL, NULL, NULL },
 };
 
 static const struct cli_opt verify_opts[] = {
 	{ "no-keys", NULL, "check only what a key-less server can", NULL },
+	{ "servers", "LIST", "use these servers", "the capsule's, if any" },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -928,6 +1044,7 @@ static const struct cli_opt inspect_opts[] = {
 
 static const struct cli_opt prove_opts[] = {
 	{ "writer", "ID", "whose chain the record is in", "this keyring's" },
+	{ "servers", "LIST", "use these servers", "the capsule's, if any" },
 	{ NULL, NULL, NULL, NULL },
 };
 

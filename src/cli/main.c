@@ -18,6 +18,8 @@ static const struct group groups[] = {
 	{ "capsule", "create, append to, read, verify and prove DataCapsules",
 	    cmd_capsule },
 	{ "keys", "generate and inspect signing identities", cmd_keys },
+	{ "server", "run an untrusted capsule server; 'status ADDR'",
+	    cmd_server },
 	{ "bench", "measure SCL against the machine's limits", cmd_bench },
 	{ NULL, NULL, NULL },
 };

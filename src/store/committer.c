@@ -76,6 +76,7 @@ note_failure(struct scl_store_job *j, enum scl_err e)
 static void
 commit_group(struct scl_store_committer *c, struct scl_store_job *jobs)
 {
+	struct scl_store_job *callbacks = NULL;
 	MDB_txn *txn = NULL;
 	enum scl_err e = SCL_OK;
 	int rc;
@@ -99,17 +100,32 @@ commit_group(struct scl_store_committer *c, struct scl_store_job *jobs)
 	for (struct scl_store_job *j = jobs; j; j = j->next)
 		if (e != SCL_OK)
 			note_failure(j, e);
+	/* Waiters see `done` under the lock, and may free their job at once,
+	 * so each `next` is read before `done` is set.  Callback jobs are
+	 * gathered and handed back after the lock is released; the committer
+	 * never touches them again (their callee may free them). */
 	pthread_mutex_lock(&c->lock);
 	for (struct scl_store_job *j = jobs, *next; j; j = next) {
 		next = j->next;
-		j->next = NULL;
-		j->done = true;
 		c->stats.jobs++;
 		c->stats.batches += j->n_batches;
+		if (j->on_done) {
+			j->next = callbacks;
+			callbacks = j;
+		} else {
+			j->next = NULL;
+			j->done = true;
+		}
 	}
 	c->stats.commits++;
 	pthread_cond_broadcast(&c->room);
 	pthread_mutex_unlock(&c->lock);
+	for (struct scl_store_job *j = callbacks, *next; j; j = next) {
+		next = j->next;
+		j->next = NULL;
+		j->done = true;
+		j->on_done(j, j->on_done_arg);
+	}
 }
 
 static void *

@@ -1,0 +1,160 @@
+/*
+ * client.h - talking to a capsule's servers: create, append with a write
+ * quorum, and read, verify and prove against servers that may lie.
+ *
+ * Nothing a server says is believed unchecked.  Appends count only acks
+ * that carry a valid signed receipt; heads are heartbeats the writer
+ * signed; reads and proofs are verified against those signatures before
+ * the caller sees a byte, and a server caught lying is named in the log
+ * and the next one is asked instead.
+ *
+ * A client is used from one thread (it owns ZeroMQ sockets).
+ */
+#ifndef SCL_CLIENT_H
+#define SCL_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scl/buf.h"
+#include "scl/capsule.h"
+#include "scl/err.h"
+#include "scl/log.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SCL_CLIENT_SERVERS_MAX 16
+
+struct scl_client_options {
+	unsigned timeout_ms;	/* per attempt; 0: 2000 */
+	unsigned retries;	/* further attempts after a timeout; default 2 */
+	bool no_retries;	/* set to make retries exactly 0 */
+	struct scl_logger log;	/* lying or failing servers are reported here */
+};
+
+struct scl_client;
+
+/** Connects (lazily) to @n servers.  Owned: scl_client_free(). */
+SCL_NODISCARD enum scl_err scl_client_new(struct scl_client **out,
+    const char *const *servers, size_t n, const struct scl_client_options *opt);
+void scl_client_free(struct scl_client *c);
+
+size_t scl_client_count(const struct scl_client *c);
+/** Address of server @i; borrowed. */
+const char *scl_client_addr(const struct scl_client *c, size_t i);
+
+/**
+ * Stores signed metadata on every server; succeeds once @quorum servers
+ * have it.
+ */
+SCL_NODISCARD enum scl_err scl_client_create(struct scl_client *c,
+    struct scl_slice meta, unsigned quorum);
+
+/** Fetches metadata that hashes to @name from the first server that has
+ * it (replaced into @out; decoded into @meta). */
+SCL_NODISCARD enum scl_err scl_client_meta(struct scl_client *c,
+    const uint8_t name[SCL_NAME_BYTES], struct scl_buf *out,
+    struct scl_capsule_meta *meta);
+
+/** Per-server outcome of an append. */
+struct scl_client_ack {
+	unsigned acked;		/* durable acks with valid receipts */
+	unsigned duplicates;	/* of those, already stored before */
+	unsigned lagging;	/* answered GAP: catching up from peers */
+	unsigned rejected;	/* refused the batch */
+	unsigned silent;	/* no answer in time */
+	bool ok[SCL_CLIENT_SERVERS_MAX];
+	uint8_t receipt[SCL_CLIENT_SERVERS_MAX][64];
+	uint8_t server_key[SCL_CLIENT_SERVERS_MAX][32];
+};
+
+/**
+ * Sends a signed batch to every server and returns once @quorum of them
+ * acknowledged it durably (SCL_OK), or when that became impossible:
+ * SCL_EVERIFY if servers rejected it (equivocation included), SCL_ETIMEOUT
+ * naming the silent ones after the retries.  @out may be NULL.
+ */
+SCL_NODISCARD enum scl_err scl_client_append(struct scl_client *c,
+    const struct scl_capsule_batch *b, unsigned quorum,
+    struct scl_client_ack *out);
+
+/**
+ * Pipelined appends: submit returns at once with a ticket (the batch is
+ * encoded and copied, so the caller may reuse it); wait blocks until that
+ * ticket reached @quorum or failed, and forgets it.  Submit refuses with
+ * SCL_EFULL when @window appends are already in flight: wait for the
+ * oldest first.  Every submitted ticket must be waited for.
+ */
+SCL_NODISCARD enum scl_err scl_client_append_submit(struct scl_client *c,
+    const struct scl_capsule_batch *b, unsigned quorum, unsigned window,
+    uint64_t *ticket);
+SCL_NODISCARD enum scl_err scl_client_append_wait(struct scl_client *c,
+    uint64_t ticket, struct scl_client_ack *out);
+
+/** A writer's newest head as each server reports it (verified). */
+struct scl_client_heads {
+	uint64_t best;			/* highest verified seqno, 0: none */
+	size_t best_server;		/* a server holding it */
+	struct scl_heartbeat heartbeat;	/* the writer's signature over it */
+	uint64_t seqno[SCL_CLIENT_SERVERS_MAX];	/* per server */
+	bool answered[SCL_CLIENT_SERVERS_MAX];
+	bool lied[SCL_CLIENT_SERVERS_MAX];	/* sent a bad heartbeat */
+};
+
+/** Asks every server for @writer's head in @name. */
+SCL_NODISCARD enum scl_err scl_client_heads(struct scl_client *c,
+    const uint8_t name[SCL_NAME_BYTES], const uint8_t writer[SCL_WRITER_BYTES],
+    struct scl_client_heads *out);
+
+/** Every writer any server knows in @name (from their HEADS). */
+SCL_NODISCARD enum scl_err scl_client_writers(struct scl_client *c,
+    const uint8_t name[SCL_NAME_BYTES], uint8_t (*out)[SCL_WRITER_BYTES],
+    size_t max, size_t *n);
+
+/**
+ * A capsule source backed by server @i (records fetched in ranges and
+ * cached).  Caller-owned; init, then scl_client_reader_source(); dispose.
+ */
+struct scl_client_reader {
+	struct scl_client *c;
+	size_t server;
+	uint8_t name[SCL_NAME_BYTES];
+	uint8_t writer[SCL_WRITER_BYTES];
+	uint64_t lo, hi;		/* cached seqnos, hi < lo: none */
+	struct scl_buf cache;
+	size_t *ends;
+	size_t ends_cap;
+};
+
+void scl_client_reader_init(struct scl_client_reader *r, struct scl_client *c,
+    size_t server, const uint8_t name[SCL_NAME_BYTES]);
+void scl_client_reader_dispose(struct scl_client_reader *r);
+struct scl_capsule_source scl_client_reader_source(
+    struct scl_client_reader *r);
+
+/**
+ * Verified read of @writer's records @from..@to, in order, falling back
+ * to the next server when one fails or lies; records already delivered
+ * are not repeated.  SCL_EVERIFY only when no server could serve it.
+ */
+SCL_NODISCARD enum scl_err scl_client_read(struct scl_client *c,
+    const uint8_t name[SCL_NAME_BYTES], const uint8_t owner[32],
+    const uint8_t writer[SCL_WRITER_BYTES], uint64_t from, uint64_t to,
+    struct scl_capsule_opener *opener, scl_capsule_record_fn fn, void *ctx);
+
+/** A membership proof from the first server whose proof checks. */
+SCL_NODISCARD enum scl_err scl_client_proof(struct scl_client *c,
+    const uint8_t name[SCL_NAME_BYTES], const uint8_t writer[SCL_WRITER_BYTES],
+    uint64_t seqno, struct scl_buf *out);
+
+/** The status text (JSON) of server @i. */
+SCL_NODISCARD enum scl_err scl_client_status(struct scl_client *c, size_t i,
+    struct scl_buf *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

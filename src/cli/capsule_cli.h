@@ -1,0 +1,54 @@
+/*
+ * capsule_cli.h - private to the scl capsule commands: a capsule opened
+ * from the data directory, and the remote (server-backed) variants.
+ */
+#ifndef SCL_CAPSULE_CLI_H
+#define SCL_CAPSULE_CLI_H
+
+#include <limits.h>
+
+#include "cli.h"
+
+struct local {
+	struct scl_store *store;
+	uint8_t name[SCL_NAME_BYTES];
+	struct scl_buf meta_bytes;
+	struct scl_capsule_meta meta;
+	struct scl_capsule_keyring *keys;	/* NULL unless loaded */
+	char keyring_path[PATH_MAX + 96];
+	struct scl_client *client;		/* non-NULL: server mode */
+};
+
+/**
+ * Opens capsule @hex: its self-certified metadata (from the local store,
+ * else, with --servers, from the servers, then cached locally) and with
+ * @want_keys its keyring (required when @need_keys).  Server mode is on
+ * when --servers is given or the metadata lists servers.
+ */
+int capsule_open(struct local *l, struct cli_args *a, const char *hex,
+    bool want_keys, bool need_keys);
+void capsule_close(struct local *l);
+
+/** --writer, else the keyring's writer, else the owner. */
+bool capsule_writer_arg(struct cli_args *a, const struct local *l,
+    uint8_t out[SCL_WRITER_BYTES]);
+
+/** Prints a DATA payload and a newline to the FILE * in @ctx. */
+enum scl_err capsule_print_payload(void *ctx, const struct scl_record *r,
+    struct scl_slice p);
+
+void cli_print_time(const char *label, uint64_t us);
+
+/** Opens a client for @servers ("a,b,c"); logs go to stderr. */
+enum scl_err cli_client_open(struct scl_client **out, const char *servers);
+
+/* cmd_remote.c: the same commands against a capsule's servers. */
+int remote_append(struct cli_args *a, struct local *l, FILE *in,
+    uint64_t batch);
+int remote_read(struct cli_args *a, struct local *l,
+    const uint8_t writer[SCL_WRITER_BYTES], uint64_t from, bool from_set);
+int remote_verify(struct cli_args *a, struct local *l);
+int remote_prove(struct cli_args *a, struct local *l,
+    const uint8_t writer[SCL_WRITER_BYTES], uint64_t seqno);
+
+#endif

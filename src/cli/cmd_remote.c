@@ -1,0 +1,309 @@
+/*
+ * cmd_remote.c - the capsule commands against a capsule's servers:
+ * appends acknowledged by a write quorum, and reads, verification and
+ * proofs that believe no single server.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capsule_cli.h"
+
+#define WINDOW 16
+
+/* Loads the writer's head from the servers: the highest head any server
+ * proves with the writer's signature, rebuilt from a server that holds
+ * it (another one if the first serves records that do not verify). */
+static enum scl_err
+remote_head(struct local *l, const uint8_t *writer,
+    struct scl_capsule_head *head)
+{
+	struct scl_client_heads heads;
+	enum scl_err e;
+
+	memset(head, 0, sizeof(*head));
+	if ((e = scl_client_heads(l->client, l->name, writer, &heads)) !=
+	    SCL_OK)
+		return e;
+	if (heads.best == 0)
+		return SCL_OK;
+	e = SCL_ENOTFOUND;
+	for (size_t i = 0; i < scl_client_count(l->client); i++) {
+		struct scl_client_reader r;
+		struct scl_capsule_source src;
+		if (heads.seqno[i] != heads.best)
+			continue;
+		scl_client_reader_init(&r, l->client, i, l->name);
+		src = scl_client_reader_source(&r);
+		e = scl_capsule_head_load(head, &src, l->name, l->meta.owner,
+		    writer, heads.best);
+		scl_client_reader_dispose(&r);
+		if (e == SCL_OK)
+			return SCL_OK;
+		fprintf(stderr, "warning: server %s: %s\n",
+		    scl_client_addr(l->client, i), scl_err_last());
+	}
+	return scl_err_wrap(e, "cannot rebuild the writer's head: ");
+}
+
+struct inflight {
+	uint64_t ticket, first, n;
+};
+
+int
+remote_append(struct cli_args *a, struct local *l, FILE *in, uint64_t batch)
+{
+	struct scl_capsule_writer *w = NULL;
+	struct scl_capsule_head *head = calloc(1, sizeof(*head));
+	struct scl_capsule_batch b;
+	struct scl_client_ack ack;
+	struct scl_sign_key key;
+	struct inflight fly[WINDOW];
+	size_t nfly = 0, cap = 0;
+	uint64_t acked = 0, first_acked = 0, batches = 0, dups = 0, lines = 0;
+	uint32_t epoch = l->keys->epochs[l->keys->n_epochs - 1].epoch;
+	char *line = NULL, failure[700] = "";
+	ssize_t n;
+	int rc = CLI_FAIL;
+	enum scl_err e;
+
+	scl_capsule_batch_init(&b);
+	scl_sign_key_from_seed(&key, l->keys->writer_seed);
+	if (head == NULL) {
+		rc = cli_fail(a, "out of memory");
+		goto done;
+	}
+	if ((e = remote_head(l, key.public_key, head)) != SCL_OK ||
+	    (e = scl_capsule_writer_new(&w, l->name, l->meta.aead, &key, epoch,
+		 scl_capsule_keyring_key(l->keys, epoch), head)) != SCL_OK) {
+		rc = cli_fail_err(a, e);
+		goto done;
+	}
+	if (head->seqno == 0 &&
+	    memcmp(key.public_key, l->meta.owner, SCL_WRITER_BYTES) != 0) {
+		rc = cli_fail(a, "this keyring's writer is not the owner and "
+				 "has no certificate in the capsule");
+		goto done;
+	}
+	for (;;) {
+		bool eof = (n = getline(&line, &cap, in)) < 0;
+		if (!eof) {
+			size_t len = (size_t)n;
+			if (len && line[len - 1] == '\n')
+				len--;
+			lines++;
+			if ((e = scl_capsule_writer_append(w, &b,
+				 SCL_RECORD_DATA, scl_slice_of(line, len))) !=
+			    SCL_OK) {
+				snprintf(failure, sizeof(failure),
+				    "line %llu: %s", (unsigned long long)lines,
+				    scl_err_last());
+				break;
+			}
+		}
+		if (b.n && (b.n == batch || eof)) {
+			if (nfly == WINDOW) {
+				/* Oldest first, so acks stay in seqno order. */
+				e = scl_client_append_wait(l->client,
+				    fly[0].ticket, &ack);
+				if (e != SCL_OK) {
+					snprintf(failure, sizeof(failure),
+					    "%s", scl_err_last());
+					break;
+				}
+				if (!first_acked)
+					first_acked = fly[0].first;
+				acked += fly[0].n;
+				dups += ack.duplicates > 0;
+				memmove(fly, fly + 1, --nfly * sizeof(*fly));
+			}
+			if ((e = scl_capsule_writer_seal_batch(w, &b,
+				 cli_now_us())) != SCL_OK ||
+			    (e = scl_client_append_submit(l->client, &b,
+				 l->meta.write_quorum, WINDOW,
+				 &fly[nfly].ticket)) != SCL_OK) {
+				snprintf(failure, sizeof(failure), "%s",
+				    scl_err_last());
+				break;
+			}
+			fly[nfly].first = b.first_seqno;
+			fly[nfly++].n = b.n;
+			batches++;
+			scl_capsule_batch_clear(&b);
+		}
+		if (eof)
+			break;
+	}
+	/* Settle what is in flight, in order, to report exactly. */
+	for (size_t i = 0; i < nfly; i++) {
+		e = scl_client_append_wait(l->client, fly[i].ticket, &ack);
+		if (e != SCL_OK && !failure[0])
+			snprintf(failure, sizeof(failure), "%s", scl_err_last());
+		if (e == SCL_OK && !failure[0]) {
+			if (!first_acked)
+				first_acked = fly[i].first;
+			acked += fly[i].n;
+			dups += ack.duplicates > 0;
+		}
+	}
+	if (failure[0]) {
+		rc = cli_fail(a, "%s; %llu records were acknowledged by a "
+				 "quorum before the failure",
+		    failure, (unsigned long long)acked);
+		goto done;
+	}
+	if (acked == 0)
+		printf("appended 0 records (no input)\n");
+	else
+		printf("appended %llu records (seqno %llu..%llu) in %llu "
+		       "batches, each stored by >= %u of %zu servers with "
+		       "signed receipts\n",
+		    (unsigned long long)acked, (unsigned long long)first_acked,
+		    (unsigned long long)(first_acked + acked - 1),
+		    (unsigned long long)batches, l->meta.write_quorum,
+		    scl_client_count(l->client));
+	rc = CLI_OK;
+done:
+	free(line);
+	free(head);
+	scl_sign_key_wipe(&key);
+	scl_capsule_writer_free(w);
+	scl_capsule_batch_dispose(&b);
+	return rc;
+}
+
+int
+remote_read(struct cli_args *a, struct local *l,
+    const uint8_t writer[SCL_WRITER_BYTES], uint64_t from, bool from_set)
+{
+	struct scl_capsule_opener *opener = NULL;
+	struct scl_client_heads heads;
+	uint64_t to;
+	int rc = CLI_FAIL;
+	enum scl_err e;
+
+	(void)from_set;
+	if ((e = scl_client_heads(l->client, l->name, writer, &heads)) !=
+	    SCL_OK)
+		return cli_fail_err(a, e);
+	if (!cli_get_u64(a, "to", heads.best, 1, UINT64_MAX, &to))
+		return CLI_USAGE;
+	if (heads.best == 0)
+		return CLI_OK;
+	if (to > heads.best || from > to)
+		return cli_fail(a, "range %llu..%llu is outside 1..%llu (the "
+				   "newest head any server proves)",
+		    (unsigned long long)from, (unsigned long long)to,
+		    (unsigned long long)heads.best);
+	if ((e = scl_capsule_opener_new(&opener, l->meta.aead, l->keys)) !=
+	    SCL_OK)
+		return cli_fail_err(a, e);
+	e = scl_client_read(l->client, l->name, l->meta.owner, writer, from, to,
+	    opener, capsule_print_payload, stdout);
+	if (e == SCL_OK && fflush(stdout) != 0)
+		e = scl_err_set(SCL_EIO, "writing output: %s", strerror(errno));
+	rc = e == SCL_OK ? CLI_OK : cli_fail_err(a, e);
+	scl_capsule_opener_free(opener);
+	return rc;
+}
+
+#define WRITERS_MAX 256
+
+int
+remote_verify(struct cli_args *a, struct local *l)
+{
+	struct scl_capsule_opener *opener = NULL;
+	struct scl_client_heads *heads = NULL;
+	uint8_t (*writers)[SCL_WRITER_BYTES] = NULL;
+	size_t nw = 0, nserv = scl_client_count(l->client), good = 0;
+	char cap[9];
+	int rc = CLI_FAIL;
+	enum scl_err e;
+
+	heads = calloc(WRITERS_MAX, sizeof(*heads));
+	writers = calloc(WRITERS_MAX, sizeof(*writers));
+	if (heads == NULL || writers == NULL) {
+		rc = cli_fail(a, "out of memory");
+		goto done;
+	}
+	if ((e = scl_client_writers(l->client, l->name, writers, WRITERS_MAX,
+		 &nw)) != SCL_OK ||
+	    (l->keys && (e = scl_capsule_opener_new(&opener, l->meta.aead,
+			     l->keys)) != SCL_OK)) {
+		rc = cli_fail_err(a, e);
+		goto done;
+	}
+	for (size_t k = 0; k < nw; k++)
+		if ((e = scl_client_heads(l->client, l->name, writers[k],
+			 &heads[k])) != SCL_OK) {
+			rc = cli_fail_err(a, e);
+			goto done;
+		}
+	scl_hex_short(cap, l->name);
+	for (size_t i = 0; i < nserv; i++) {
+		struct scl_capsule_verify_stats st;
+		struct scl_client_reader r;
+		struct scl_capsule_source src;
+		const char *addr = scl_client_addr(l->client, i);
+		bool behind = false, silent = nw > 0;
+
+		memset(&st, 0, sizeof(st));
+		e = SCL_OK;
+		for (size_t k = 0; k < nw && e == SCL_OK; k++) {
+			silent &= !heads[k].answered[i];
+			if (heads[k].lied[i]) {
+				e = scl_err_set(SCL_EVERIFY, "sent a head that "
+							     "does not verify");
+				break;
+			}
+			behind |= heads[k].seqno[i] < heads[k].best;
+			scl_client_reader_init(&r, l->client, i, l->name);
+			src = scl_client_reader_source(&r);
+			e = scl_capsule_verify_chain(&st, &src, l->name,
+			    &l->meta, writers[k], heads[k].seqno[i], opener);
+			scl_client_reader_dispose(&r);
+		}
+		if (silent) {
+			printf("server %s: NO ANSWER\n", addr);
+		} else if (e != SCL_OK) {
+			printf("server %s: FAILED: %s\n", addr, scl_err_last());
+		} else {
+			printf("server %s: ok: %zu writer%s, %llu records, %llu "
+			       "heartbeats verify%s%s\n",
+			    addr, nw, nw == 1 ? "" : "s",
+			    (unsigned long long)st.records,
+			    (unsigned long long)st.heartbeats,
+			    opener ? " and decrypt" : "",
+			    behind ? "; BEHIND the newest head" : "");
+			good += !behind;
+		}
+	}
+	printf("%s capsule %s: %zu of %zu servers hold every writer's newest "
+	       "head and verify\n",
+	    good == nserv ? "ok:" : "FAILED:", cap, good, nserv);
+	rc = good == nserv ? CLI_OK : CLI_FAIL;
+done:
+	scl_capsule_opener_free(opener);
+	free(heads);
+	free(writers);
+	return rc;
+}
+
+int
+remote_prove(struct cli_args *a, struct local *l,
+    const uint8_t writer[SCL_WRITER_BYTES], uint64_t seqno)
+{
+	struct scl_buf proof;
+	int rc = CLI_OK;
+	enum scl_err e;
+
+	scl_buf_init(&proof);
+	if ((e = scl_client_proof(l->client, l->name, writer, seqno, &proof)) !=
+	    SCL_OK)
+		rc = cli_fail_err(a, e);
+	else if (fwrite(proof.ptr, 1, proof.len, stdout) != proof.len ||
+	    fflush(stdout) != 0)
+		rc = cli_fail(a, "writing proof: %s", strerror(errno));
+	scl_buf_dispose(&proof);
+	return rc;
+}

@@ -1,0 +1,293 @@
+/*
+ * sync.c - anti-entropy between servers.
+ *
+ * Every sync period a server asks each peer for its capsules and each
+ * writer's head (SYNC, paginated).  Where a peer holds more of a chain,
+ * it pulls the missing range (READ) and feeds it, split at the peer's
+ * heartbeats, through the same verification as a client's append; where
+ * it lacks a capsule's metadata, it fetches that first (META_GET).
+ * Records are self-verifying, so a lying peer can delay catching up but
+ * can never make this server store anything a writer did not sign; no
+ * consensus is involved (docs/PROTOCOL.md "Replication").
+ *
+ * One request per peer is outstanding at a time; a peer that does not
+ * answer within PEER_TIMEOUT_MS is retried at the next period.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <zmq.h>
+
+#include "scl/codec.h"
+#include "server_int.h"
+
+#define PEER_TIMEOUT_MS 2000
+#define SYNC_PAGE 256
+
+enum scl_err
+scl_server__peers_open(struct scl_server *s)
+{
+	int64_t maxmsg = (int64_t)SCL_MSG_MAX;
+	int zero = 0, one = 1;
+
+	for (size_t i = 0; i < s->n_peers; i++) {
+		struct peer *p = &s->peers[i];
+		if ((p->pulls = calloc(PULLS_MAX, sizeof(*p->pulls))) == NULL)
+			return scl_err_set(SCL_ENOMEM, "peer queue");
+		if ((p->sock = zmq_socket(s->zctx, ZMQ_DEALER)) == NULL)
+			return scl_err_set(SCL_EIO, "zeromq: %s",
+			    zmq_strerror(zmq_errno()));
+		zmq_setsockopt(p->sock, ZMQ_LINGER, &zero, sizeof(zero));
+		zmq_setsockopt(p->sock, ZMQ_IMMEDIATE, &one, sizeof(one));
+		zmq_setsockopt(p->sock, ZMQ_MAXMSGSIZE, &maxmsg,
+		    sizeof(maxmsg));
+		if (zmq_connect(p->sock, p->addr) != 0)
+			return scl_err_set(SCL_EINVAL, "peer %s: %s", p->addr,
+			    zmq_strerror(zmq_errno()));
+	}
+	return SCL_OK;
+}
+
+void
+scl_server__peers_close(struct scl_server *s)
+{
+	for (size_t i = 0; i < s->n_peers; i++) {
+		if (s->peers[i].sock)
+			zmq_close(s->peers[i].sock);
+		s->peers[i].sock = NULL;
+		free(s->peers[i].pulls);
+		s->peers[i].pulls = NULL;
+	}
+}
+
+void
+scl_server__sync_soon(struct scl_server *s)
+{
+	for (size_t i = 0; i < s->n_peers; i++)
+		s->peers[i].next_sync_ms = 0;
+}
+
+static void
+pull_push(struct peer *p, uint8_t kind, const uint8_t *name,
+    const uint8_t *writer, uint64_t from, uint64_t to)
+{
+	struct pull *q;
+
+	if (p->pull_n == PULLS_MAX)
+		return; /* the next sync period finds it again */
+	q = &p->pulls[(p->pull_head + p->pull_n) % PULLS_MAX];
+	q->kind = kind;
+	memcpy(q->name, name, SCL_NAME_BYTES);
+	if (writer)
+		memcpy(q->writer, writer, SCL_WRITER_BYTES);
+	q->from = from;
+	q->to = to;
+	p->pull_n++;
+}
+
+static void
+peer_send(struct scl_server *s, struct peer *p, struct scl_msg *m,
+    uint64_t now)
+{
+	m->id = ++s->next_id;
+	scl_buf_clear(&s->out);
+	if (scl_msg_encode(&s->out, m, NULL, 0, NULL, 0) != SCL_OK ||
+	    zmq_send(p->sock, s->out.ptr, s->out.len, ZMQ_DONTWAIT) < 0) {
+		p->waiting = 0;
+		p->failures++;
+		return;
+	}
+	p->waiting = m->type;
+	p->req_id = m->id;
+	p->sent_ms = now;
+}
+
+/* Starts the next pull, or a new SYNC round when the period is due. */
+static void
+peer_next(struct scl_server *s, struct peer *p, uint64_t now)
+{
+	struct scl_msg m;
+
+	memset(&m, 0, sizeof(m));
+	if (p->pull_n) {
+		struct pull *q = &p->current;
+		*q = p->pulls[p->pull_head];
+		p->pull_head = (p->pull_head + 1) % PULLS_MAX;
+		p->pull_n--;
+		m.type = q->kind;
+		memcpy(m.name, q->name, SCL_NAME_BYTES);
+		memcpy(m.writer, q->writer, SCL_WRITER_BYTES);
+		m.from = q->from;
+		m.to = q->to;
+		m.limit = (uint32_t)SCL_READ_BYTES_MAX;
+		peer_send(s, p, &m, now);
+		return;
+	}
+	if (now < p->next_sync_ms)
+		return;
+	memset(&p->current, 0, sizeof(p->current));
+	m.type = SCL_MSG_SYNC;
+	memcpy(m.name, p->cursor, SCL_NAME_BYTES);
+	m.limit = SYNC_PAGE;
+	peer_send(s, p, &m, now);
+}
+
+void
+scl_server__sync_tick(struct scl_server *s, uint64_t now)
+{
+	for (size_t i = 0; i < s->n_peers; i++) {
+		struct peer *p = &s->peers[i];
+		if (p->waiting && now - p->sent_ms > PEER_TIMEOUT_MS) {
+			p->waiting = 0;
+			p->failures++;
+			p->pull_n = 0;
+			memset(p->cursor, 0, SCL_NAME_BYTES);
+			p->next_sync_ms = now + s->opt.sync_ms;
+		}
+		if (!p->waiting)
+			peer_next(s, p, now);
+	}
+}
+
+/* Queues what this server lacks of the capsules a peer listed. */
+static void
+on_sync(struct scl_server *s, struct peer *p, const struct scl_msg *m,
+    uint64_t now)
+{
+	struct scl_msg_iter it;
+	struct scl_slice item;
+	struct scl_sync_entry e;
+
+	scl_msg_iter_init(&it, &m->list);
+	while (scl_msg_iter_next(&it, &item)) {
+		if (scl_sync_entry_decode(&e, item) != SCL_OK)
+			continue;
+		memcpy(p->cursor, e.name, SCL_NAME_BYTES);
+		if (scl_server__meta(s, e.name) == NULL) {
+			scl_err_clear();
+			pull_push(p, SCL_MSG_META_GET, e.name, NULL, 0, 0);
+			continue; /* heads are pulled next round */
+		}
+		for (size_t i = 0; i < e.n; i++) {
+			const uint8_t *writer;
+			uint64_t theirs, ours;
+			scl_sync_entry_head(&e, i, &writer, &theirs);
+			ours = scl_server__verified_head(s, e.name, writer);
+			if (theirs > ours)
+				pull_push(p, SCL_MSG_READ, e.name, writer,
+				    ours + 1, theirs);
+		}
+	}
+	if (!m->more) {
+		memset(p->cursor, 0, SCL_NAME_BYTES);
+		p->next_sync_ms = now + s->opt.sync_ms;
+		p->syncs++;
+		p->last_ok_ms = now;
+	}
+}
+
+/* Splits pulled records at the peer's heartbeats and verifies each piece
+ * as an append; a tail not covered by a heartbeat waits for the next
+ * pull.  Returns the last seqno accepted. */
+static uint64_t
+on_read(struct scl_server *s, struct peer *p, const struct scl_msg *m,
+    const struct pull *q)
+{
+	struct scl_msg_iter hi, ri;
+	struct scl_slice hb, rec;
+	struct scl_buf list;
+	uint64_t accepted = q->from - 1, next = q->from;
+	char ref[32];
+
+	scl_buf_init(&list);
+	scl_msg_iter_init(&hi, &m->list2);
+	scl_msg_iter_init(&ri, &m->list);
+	while (scl_msg_iter_next(&hi, &hb)) {
+		struct scl_heartbeat h;
+		struct scl_msg_list piece;
+		uint32_t n = 0;
+		if (scl_capsule_heartbeat_decode(&h, hb) != SCL_OK ||
+		    h.seqno < next)
+			break;
+		scl_buf_clear(&list);
+		while (next <= h.seqno && scl_msg_iter_next(&ri, &rec)) {
+			uint8_t len[4];
+			scl_le32_store(len, (uint32_t)rec.len);
+			if (scl_buf_append(&list, len, 4) != SCL_OK ||
+			    scl_buf_append(&list, rec.ptr, rec.len) != SCL_OK)
+				goto done;
+			n++;
+			next++;
+		}
+		if (next != h.seqno + 1)
+			break; /* the peer sent fewer records than it signed */
+		piece.n = n;
+		piece.raw = scl_buf_slice(&list);
+		if (scl_server__accept(s, NULL, 0, 0, q->name, hb, &piece) !=
+		    SCL_OK) {
+			scl_log(&s->log, SCL_LOG_WARN, "sync",
+			    "pull of %s from %s refused: %s",
+			    scl_capsule_record_ref(ref, q->writer, h.seqno),
+			    p->addr, scl_err_last());
+			break;
+		}
+		accepted = h.seqno;
+	}
+done:
+	scl_buf_dispose(&list);
+	if (accepted >= q->from) {
+		p->pulled_records += accepted - q->from + 1;
+		scl_log(&s->log, SCL_LOG_INFO, "sync",
+		    "pulled records %llu..%llu of %s from %s",
+		    (unsigned long long)q->from, (unsigned long long)accepted,
+		    scl_capsule_record_ref(ref, q->writer, accepted), p->addr);
+	}
+	return accepted;
+}
+
+void
+scl_server__peer_input(struct scl_server *s, struct peer *p)
+{
+	uint64_t now = scl_server__now_ms();
+
+	for (;;) {
+		zmq_msg_t frame;
+		struct scl_msg m;
+		struct pull q;
+		uint8_t want = p->waiting;
+
+		zmq_msg_init(&frame);
+		if (zmq_msg_recv(&frame, p->sock, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&frame);
+			return;
+		}
+		if (scl_msg_decode(&m, scl_slice_of(zmq_msg_data(&frame),
+					   zmq_msg_size(&frame))) != SCL_OK ||
+		    want == 0 || m.id != p->req_id) {
+			zmq_msg_close(&frame); /* late or garbled: ignore */
+			continue;
+		}
+		p->waiting = 0;
+		q = p->current;
+		if (m.type == (SCL_MSG_SYNC | SCL_MSG_REPLY)) {
+			on_sync(s, p, &m, now);
+		} else if (m.type == (SCL_MSG_META_GET | SCL_MSG_REPLY)) {
+			uint8_t name[SCL_NAME_BYTES];
+			if (scl_server__put_meta(s, m.blob, name) != SCL_OK ||
+			    memcmp(name, q.name, SCL_NAME_BYTES) != 0)
+				scl_log(&s->log, SCL_LOG_WARN, "sync",
+				    "peer %s sent bad metadata: %s", p->addr,
+				    scl_err_last());
+		} else if (m.type == (SCL_MSG_READ | SCL_MSG_REPLY)) {
+			uint64_t got = on_read(s, p, &m, &q);
+			if (got >= q.from && got < q.to)
+				pull_push(p, SCL_MSG_READ, q.name, q.writer,
+				    got + 1, q.to);
+		} else {
+			p->failures++;
+		}
+		p->last_ok_ms = now;
+		zmq_msg_close(&frame);
+		peer_next(s, p, now);
+	}
+}
