@@ -63,6 +63,8 @@ int cli_dispatch(const char *group, const struct cli_cmd *cmds, int argc,
     char **argv);
 
 const char *cli_get(const struct cli_args *a, const char *name);
+/** Like cli_get, for helpers shared by commands that may lack @name. */
+const char *cli_get_if(const struct cli_args *a, const char *name);
 bool cli_has(const struct cli_args *a, const char *name);
 
 /** Parses an option as an unsigned integer in [lo, hi]; prints misuse. */

@@ -94,7 +94,7 @@ int
 capsule_open(struct local *l, struct cli_args *a, const char *hex,
     bool want_keys, bool need_keys)
 {
-	const char *servers = cli_get(a, "servers");
+	const char *servers = cli_get_if(a, "servers");
 	enum scl_err e;
 	int rc;
 

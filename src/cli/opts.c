@@ -199,6 +199,13 @@ cli_get(const struct cli_args *a, const char *name)
 	return a->value[arg_index(a, name)];
 }
 
+const char *
+cli_get_if(const struct cli_args *a, const char *name)
+{
+	int k = find_opt(a->cmd, name, strlen(name));
+	return k < 0 ? NULL : a->value[k];
+}
+
 bool
 cli_has(const struct cli_args *a, const char *name)
 {
