@@ -14,7 +14,7 @@ DEPS := gcc make cmake ninja-build pkgconf clang libclang-rt-14-dev \
 	libsodium-dev libssl-dev liblmdb-dev libzmq3-dev libcmocka-dev \
 	libseccomp-dev lmdb-utils iproute2 procps
 
-FUZZ_TARGETS := meta cert record heartbeat keyring proof verify
+FUZZ_TARGETS := meta cert record heartbeat keyring proof verify proto
 
 .PHONY: all deps release asan fuzz-build test unit fuzz-smoke fuzz demo \
 	bench clean help

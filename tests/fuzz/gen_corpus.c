@@ -239,6 +239,59 @@ main(int argc, char **argv)
 		scl_buf_dispose(&pb);
 	}
 	put("proof", 100, ev.ptr, ev.len);
+
+	/* proto: one frame of every type, requests and replies, with the
+	 * chain's real records and heartbeats in the lists. */
+	{
+		static const uint8_t types[] = { SCL_MSG_STATUS,
+			SCL_MSG_META_PUT, SCL_MSG_META_GET, SCL_MSG_APPEND,
+			SCL_MSG_READ, SCL_MSG_READ_HASH, SCL_MSG_HEADS,
+			SCL_MSG_HEARTBEAT, SCL_MSG_PROOF, SCL_MSG_SUBSCRIBE,
+			SCL_MSG_SYNC, SCL_MSG_EVIDENCE };
+		struct scl_slice recs[8], hbs[2];
+		struct scl_msg msg;
+		struct scl_buf f, entry;
+		uint64_t seqnos[1] = { 8 };
+		int k = 1;
+		scl_buf_init(&f);
+		scl_buf_init(&entry);
+		for (int i = 0; i < 8; i++)
+			recs[i] = scl_buf_slice(&c.rec[i]);
+		hbs[0] = scl_buf_slice(&c.hb[3]);
+		hbs[1] = scl_buf_slice(&c.hb[7]);
+		check(scl_sync_entry_encode(&entry, name,
+			  (const uint8_t(*)[32])owner.public_key, seqnos, 1),
+		    "entry");
+		for (size_t t = 0; t < sizeof(types); t++)
+			for (int reply = 0; reply < 2; reply++) {
+				memset(&msg, 0, sizeof(msg));
+				msg.type = (uint8_t)(types[t] |
+				    (reply ? SCL_MSG_REPLY : 0));
+				msg.id = (uint64_t)k;
+				memcpy(msg.name, name, 32);
+				memcpy(msg.writer, owner.public_key, 32);
+				msg.from = 1;
+				msg.to = 8;
+				msg.blob = types[t] == SCL_MSG_APPEND
+				    ? hbs[1] : scl_buf_slice(&buf);
+				scl_buf_clear(&f);
+				if (types[t] == SCL_MSG_SYNC && reply)
+					check(scl_msg_encode(&f, &msg,
+						  (struct scl_slice[]){
+						      scl_buf_slice(&entry) },
+						  1, NULL, 0), "sync");
+				else
+					check(scl_msg_encode(&f, &msg, recs, 8,
+						  hbs, 2), "frame");
+				put("proto", k++, f.ptr, f.len);
+			}
+		scl_buf_clear(&f);
+		check(scl_msg_encode_error(&f, 3, SCL_WIRE_GAP, 7, "behind"),
+		    "error");
+		put("proto", k, f.ptr, f.len);
+		scl_buf_dispose(&f);
+		scl_buf_dispose(&entry);
+	}
 	printf("corpus written under %s\n", root);
 	for (int i = 0; i < c.n; i++) {
 		scl_buf_dispose(&c.rec[i]);
