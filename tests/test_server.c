@@ -122,12 +122,12 @@ test_server_append_read_and_receipts(void **state)
 		    ack.server_key[0], t.name, t.owner.public_key, r.seqno,
 		    hash), SCL_EVERIFY, "receipt");
 	}
-	assert_scl_ok(scl_client_heads(c, t.name, t.owner.public_key, &heads));
+	assert_scl_ok(scl_client_heads(c, t.name, t.owner.public_key, 0, &heads));
 	assert_int_equal(heads.best, 100);
 	/* A replay is acknowledged as a duplicate and stores nothing. */
 	assert_scl_ok(scl_client_append(c, &b, 1, &ack));
 	assert_int_equal(ack.duplicates, 1);
-	assert_scl_ok(scl_client_heads(c, t.name, t.owner.public_key, &heads));
+	assert_scl_ok(scl_client_heads(c, t.name, t.owner.public_key, 0, &heads));
 	assert_int_equal(heads.best, 100);
 	/* Verified reads and proofs through the server. */
 	{
@@ -169,7 +169,7 @@ static uint64_t
 head_of(struct scl_client *c, const uint8_t *name, const uint8_t *writer)
 {
 	struct scl_client_heads h;
-	assert_scl_ok(scl_client_heads(c, name, writer, &h));
+	assert_scl_ok(scl_client_heads(c, name, writer, 0, &h));
 	return h.best;
 }
 

@@ -104,15 +104,20 @@ struct scl_client_heads {
 	bool lied[SCL_CLIENT_SERVERS_MAX];	/* sent a bad heartbeat */
 };
 
-/** Asks every server for @writer's head in @name. */
+/**
+ * Asks every server for @writer's head in @name and returns once @quorum
+ * of them answered (0: all, or until the retries run out).  With a read
+ * quorum of N - W + 1 the answer includes every head a write quorum
+ * acknowledged, without waiting on servers that are down.
+ */
 SCL_NODISCARD enum scl_err scl_client_heads(struct scl_client *c,
     const uint8_t name[SCL_NAME_BYTES], const uint8_t writer[SCL_WRITER_BYTES],
-    struct scl_client_heads *out);
+    unsigned quorum, struct scl_client_heads *out);
 
-/** Every writer any server knows in @name (from their HEADS). */
+/** Every writer the answering servers know in @name (their HEADS). */
 SCL_NODISCARD enum scl_err scl_client_writers(struct scl_client *c,
-    const uint8_t name[SCL_NAME_BYTES], uint8_t (*out)[SCL_WRITER_BYTES],
-    size_t max, size_t *n);
+    const uint8_t name[SCL_NAME_BYTES], unsigned quorum,
+    uint8_t (*out)[SCL_WRITER_BYTES], size_t max, size_t *n);
 
 /**
  * A capsule source backed by server @i (records fetched in ranges and

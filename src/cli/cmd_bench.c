@@ -392,6 +392,13 @@ static const struct cli_opt capsule_opts[] = {
 	{ NULL, NULL, NULL, NULL },
 };
 
+int bench_server(struct cli_args *a);
+
+static const struct cli_opt server_opts[] = {
+	{ "batches", "N", "batches of 64 x 1 KiB per configuration", "1000" },
+	{ NULL, NULL, NULL, NULL },
+};
+
 static const struct cli_cmd bench_cmds[] = {
 	{ "bench capsule", "[options]",
 	    "append and verify throughput against crypto limits",
@@ -405,6 +412,16 @@ static const struct cli_cmd bench_cmds[] = {
 	    "afterwards.",
 	    capsule_opts, 0, 0,
 	    "  scl bench capsule > capsule.jsonl\n", bench_capsule },
+	{ "bench server", "[options]",
+	    "acknowledged appends through real servers, N=1 and N=3 W=2",
+	    "Starts real 'scl server' processes on loopback and appends "
+	    "1 KiB payloads in\nbatches of 64 (32 batches in flight) to N=1 "
+	    "and to N=3 with W=2, printing\nacknowledged records/s and batch "
+	    "latency p50/p99 under load and idle; and,\nin the same run, the "
+	    "raw rate of fsync'd LMDB commits of one record each.\nStores go "
+	    "under --dir, $TMPDIR or /var/tmp and are removed afterwards.",
+	    server_opts, 0, 0, "  scl bench server > server.jsonl\n",
+	    bench_server },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL },
 };
 

@@ -11,6 +11,20 @@
 
 #define WINDOW 16
 
+/*
+ * Answers to wait for when asking for heads: N - W + 1 of the capsule's
+ * servers (or of those given), so any head a write quorum acknowledged is
+ * among them while servers that are down are not waited for.
+ */
+static unsigned
+read_quorum(const struct local *l)
+{
+	size_t n = scl_client_count(l->client);
+	unsigned r = l->meta.replicas >= l->meta.write_quorum
+	    ? (unsigned)(l->meta.replicas - l->meta.write_quorum + 1) : 1;
+	return r > n ? (unsigned)n : r;
+}
+
 /* Loads the writer's head from the servers: the highest head any server
  * proves with the writer's signature, rebuilt from a server that holds
  * it (another one if the first serves records that do not verify). */
@@ -22,8 +36,8 @@ remote_head(struct local *l, const uint8_t *writer,
 	enum scl_err e;
 
 	memset(head, 0, sizeof(*head));
-	if ((e = scl_client_heads(l->client, l->name, writer, &heads)) !=
-	    SCL_OK)
+	if ((e = scl_client_heads(l->client, l->name, writer,
+		 read_quorum(l), &heads)) != SCL_OK)
 		return e;
 	if (heads.best == 0)
 		return SCL_OK;
@@ -183,8 +197,8 @@ remote_read(struct cli_args *a, struct local *l,
 	enum scl_err e;
 
 	(void)from_set;
-	if ((e = scl_client_heads(l->client, l->name, writer, &heads)) !=
-	    SCL_OK)
+	if ((e = scl_client_heads(l->client, l->name, writer,
+		 read_quorum(l), &heads)) != SCL_OK)
 		return cli_fail_err(a, e);
 	if (!cli_get_u64(a, "to", heads.best, 1, UINT64_MAX, &to))
 		return CLI_USAGE;
@@ -226,15 +240,16 @@ remote_verify(struct cli_args *a, struct local *l)
 		rc = cli_fail(a, "out of memory");
 		goto done;
 	}
-	if ((e = scl_client_writers(l->client, l->name, writers, WRITERS_MAX,
-		 &nw)) != SCL_OK ||
+	/* Verification asks every server: it must judge each of them. */
+	if ((e = scl_client_writers(l->client, l->name, 0, writers,
+		 WRITERS_MAX, &nw)) != SCL_OK ||
 	    (l->keys && (e = scl_capsule_opener_new(&opener, l->meta.aead,
 			     l->keys)) != SCL_OK)) {
 		rc = cli_fail_err(a, e);
 		goto done;
 	}
 	for (size_t k = 0; k < nw; k++)
-		if ((e = scl_client_heads(l->client, l->name, writers[k],
+		if ((e = scl_client_heads(l->client, l->name, writers[k], 0,
 			 &heads[k])) != SCL_OK) {
 			rc = cli_fail_err(a, e);
 			goto done;

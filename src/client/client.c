@@ -526,8 +526,10 @@ rpc(struct scl_client *c, struct scl_msg *req, const bool *targets,
 				break;
 			pump(c, (long)(deadline - now));
 		}
-		if (got >= need)
+		if (got >= need) {
+			pump(c, 0); /* answers already here are free */
 			break;
+		}
 	}
 	return r;
 }
@@ -613,7 +615,8 @@ scl_client_meta(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
 
 enum scl_err
 scl_client_heads(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
-    const uint8_t writer[SCL_WRITER_BYTES], struct scl_client_heads *out)
+    const uint8_t writer[SCL_WRITER_BYTES], unsigned quorum,
+    struct scl_client_heads *out)
 {
 	struct scl_msg req;
 	struct reply *r;
@@ -622,7 +625,7 @@ scl_client_heads(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
 	memset(&req, 0, sizeof(req));
 	req.type = SCL_MSG_HEADS;
 	memcpy(req.name, name, SCL_NAME_BYTES);
-	if ((r = rpc(c, &req, NULL, 0)) == NULL)
+	if ((r = rpc(c, &req, NULL, quorum)) == NULL)
 		return scl_err_set(SCL_ENOMEM, "heads");
 	for (size_t i = 0; i < c->n; i++) {
 		struct scl_msg_iter it;
@@ -661,7 +664,7 @@ scl_client_heads(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
 
 enum scl_err
 scl_client_writers(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
-    uint8_t (*out)[SCL_WRITER_BYTES], size_t max, size_t *n)
+    unsigned quorum, uint8_t (*out)[SCL_WRITER_BYTES], size_t max, size_t *n)
 {
 	struct scl_msg req;
 	struct reply *r;
@@ -670,7 +673,7 @@ scl_client_writers(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
 	memset(&req, 0, sizeof(req));
 	req.type = SCL_MSG_HEADS;
 	memcpy(req.name, name, SCL_NAME_BYTES);
-	if ((r = rpc(c, &req, NULL, 0)) == NULL)
+	if ((r = rpc(c, &req, NULL, quorum)) == NULL)
 		return scl_err_set(SCL_ENOMEM, "heads");
 	for (size_t i = 0; i < c->n; i++) {
 		struct scl_msg_iter it;

@@ -285,8 +285,8 @@ head_decode(struct scl_store_head *out, const MDB_val *v)
 	memcpy(out->hash, (const uint8_t *)v->mv_data + 16, SCL_HASH_BYTES);
 }
 
-static enum scl_err
-txn_get_head(struct scl_store *s, MDB_txn *txn, const uint8_t *name,
+enum scl_err
+scl_store__get_head(struct scl_store *s, MDB_txn *txn, const uint8_t *name,
     const uint8_t *writer, struct scl_store_head *out)
 {
 	uint8_t key[HEAD_KEY_BYTES];
@@ -317,7 +317,7 @@ scl_store_get_head(struct scl_store *s, const uint8_t name[SCL_NAME_BYTES],
 
 	if ((e = with_read(s, &txn)) != SCL_OK)
 		return e;
-	e = txn_get_head(s, txn, name, writer, out);
+	e = scl_store__get_head(s, txn, name, writer, out);
 	mdb_txn_abort(txn);
 	return e;
 }
@@ -410,7 +410,7 @@ scl_store__apply(struct scl_store *s, MDB_txn *txn,
 		return scl_err_set(SCL_EINVAL,
 		    "a stored batch needs records and a heartbeat");
 	last = b->first_seqno + b->n - 1;
-	if ((e = txn_get_head(s, txn, b->capsule, b->writer, &cur)) != SCL_OK)
+	if ((e = scl_store__get_head(s, txn, b->capsule, b->writer, &cur)) != SCL_OK)
 		return e;
 	if (cur.seqno + 1 != b->first_seqno)
 		return scl_err_set(SCL_ECONFLICT,

@@ -23,6 +23,10 @@ struct scl_store {
 /** Sets the thread's message from an LMDB code; returns an scl code. */
 enum scl_err scl_store__lmdb_err(int rc, const char *what);
 
+/** The stored head of a chain as seen inside @txn (zeros if none). */
+enum scl_err scl_store__get_head(struct scl_store *s, MDB_txn *txn,
+    const uint8_t *name, const uint8_t *writer, struct scl_store_head *out);
+
 /** Applies one batch inside an open write transaction. */
 enum scl_err scl_store__apply(struct scl_store *s, MDB_txn *txn,
     const struct scl_capsule_batch *b);

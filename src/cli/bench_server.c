@@ -1,0 +1,354 @@
+/*
+ * bench_server.c - scl bench server: acknowledged appends through real
+ * server processes on loopback, N=1 and N=3/W=2, beside the raw rate of
+ * fsync'd LMDB commits measured in the same run.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "cli.h"
+#include "scl/client.h"
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A port the kernel just handed out for loopback TCP. */
+static int
+free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t n = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &n) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* fsync'd commits of one 1 KiB put each, for @secs seconds. */
+static double
+lmdb_commit_rate(const char *dir, double secs)
+{
+	MDB_env *env;
+	MDB_dbi dbi;
+	MDB_txn *txn;
+	uint8_t val[1024] = { 1 };
+	uint64_t key = 0, n = 0;
+	double t0;
+
+	if (mkdir(dir, 0700) != 0 || mdb_env_create(&env) != 0)
+		return 0;
+	mdb_env_set_mapsize(env, (size_t)1 << 30);
+	if (mdb_env_open(env, dir, 0, 0600) != 0)
+		return 0;
+	mdb_txn_begin(env, NULL, 0, &txn);
+	mdb_dbi_open(txn, NULL, 0, &dbi);
+	mdb_txn_commit(txn);
+	t0 = now_s();
+	while (now_s() - t0 < secs) {
+		MDB_val k = { sizeof(key), &key }, v = { sizeof(val), val };
+		key++;
+		if (mdb_txn_begin(env, NULL, 0, &txn) != 0 ||
+		    mdb_put(txn, dbi, &k, &v, 0) != 0 || mdb_txn_commit(txn) != 0)
+			break;
+		n++;
+	}
+	t0 = now_s() - t0;
+	mdb_env_close(env);
+	return (double)n / t0;
+}
+
+struct cluster {
+	int n;
+	pid_t pid[3];
+	char addr[3][64];
+};
+
+static int
+cluster_start(struct cluster *c, int n, const char *root, const char *tag)
+{
+	char self[PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (len < 0)
+		return -1;
+	self[len] = '\0';
+	c->n = n;
+	for (int i = 0; i < n; i++)
+		snprintf(c->addr[i], sizeof(c->addr[i]), "tcp://127.0.0.1:%d",
+		    free_port());
+	for (int i = 0; i < n; i++) {
+		char data[PATH_MAX], ready[PATH_MAX], peers[256] = "";
+		size_t k = 0;
+		for (int j = 0; j < n; j++)
+			if (j != i)
+				k += (size_t)snprintf(peers + k,
+				    sizeof(peers) - k, "%s%s", k ? "," : "",
+				    c->addr[j]);
+		if ((size_t)snprintf(data, sizeof(data), "%s/%s-s%d", root, tag,
+			i) >= sizeof(data) ||
+		    (size_t)snprintf(ready, sizeof(ready), "%s/%s-r%d", root,
+			tag, i) >= sizeof(ready))
+			return -1;
+		if ((c->pid[i] = fork()) == 0) {
+			char *argv[] = { self, "server", "--listen", c->addr[i],
+				"--data", data, "--log-level", "error",
+				"--ready-file", ready, n > 1 ? "--peers" : NULL,
+				peers, NULL };
+			execv(self, argv);
+			_exit(127);
+		}
+		for (int t = 0; t < 200; t++) {
+			struct stat st;
+			if (stat(ready, &st) == 0 && st.st_size > 0)
+				break;
+			usleep(20000);
+		}
+	}
+	return 0;
+}
+
+static void
+cluster_stop(struct cluster *c)
+{
+	for (int i = 0; i < c->n; i++)
+		if (c->pid[i] > 0) {
+			kill(c->pid[i], SIGTERM);
+			waitpid(c->pid[i], NULL, 0);
+		}
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+struct load_result {
+	double records_per_s, p50_ms, p99_ms;
+	uint64_t records;
+	uint64_t commits;	/* fsync'd commits on server 0 during the run */
+};
+
+/* The "commits" counter from server 0's status. */
+static uint64_t
+server_commits(struct scl_client *c)
+{
+	struct scl_buf text;
+	uint64_t n = 0;
+	const char *p;
+
+	scl_buf_init(&text);
+	if (scl_client_status(c, 0, &text) == SCL_OK &&
+	    scl_buf_append(&text, "", 1) == SCL_OK &&
+	    (p = strstr((const char *)text.ptr, "\"commits\":")) != NULL)
+		n = strtoull(p + 10, NULL, 10);
+	scl_buf_dispose(&text);
+	return n;
+}
+
+/* Seals @batches batches of 64 x @payload and appends them with up to
+ * @window in flight; latency is submit-to-quorum per batch. */
+static enum scl_err
+run_load(struct load_result *out, struct cluster *cl, unsigned quorum,
+    size_t payload, size_t batch, size_t batches, unsigned window)
+{
+	const char *addrs[3] = { cl->addr[0], cl->addr[1], cl->addr[2] };
+	struct scl_client *c = NULL;
+	struct scl_capsule_writer *w = NULL;
+	struct scl_capsule_meta m;
+	struct scl_capsule_head head;
+	struct scl_capsule_batch b;
+	struct scl_sign_key owner;
+	struct scl_buf meta;
+	uint8_t name[32], key[32], *data = malloc(payload);
+	uint64_t *tickets = calloc(batches, sizeof(*tickets));
+	double *sent = calloc(batches, sizeof(*sent));
+	double *lat = calloc(batches, sizeof(*lat)), t0;
+	size_t done = 0;
+	enum scl_err e;
+
+	scl_buf_init(&meta);
+	scl_capsule_batch_init(&b);
+	memset(&m, 0, sizeof(m));
+	memset(&head, 0, sizeof(head));
+	if (!data || !tickets || !sent || !lat) {
+		e = scl_err_set(SCL_ENOMEM, "bench buffers");
+		goto done;
+	}
+	scl_random(data, payload);
+	scl_random(key, sizeof(key));
+	scl_sign_keygen(&owner);
+	memcpy(m.owner, owner.public_key, 32);
+	m.created_us = cli_now_us();
+	m.aead = SCL_AEAD_AES256GCM;
+	m.replicas = (uint8_t)cl->n;
+	m.write_quorum = (uint8_t)quorum;
+	m.n_servers = (uint8_t)cl->n;
+	for (int i = 0; i < cl->n; i++)
+		snprintf(m.servers[i], sizeof(m.servers[i]), "%s", cl->addr[i]);
+	if ((e = scl_capsule_meta_encode(&meta, &m, &owner)) != SCL_OK ||
+	    (e = scl_client_new(&c, addrs, (size_t)cl->n, NULL)) != SCL_OK)
+		goto done;
+	scl_capsule_name(name, scl_buf_slice(&meta));
+	if ((e = scl_client_create(c, scl_buf_slice(&meta), (unsigned)cl->n)) !=
+		SCL_OK ||
+	    (e = scl_capsule_writer_new(&w, name, SCL_AEAD_AES256GCM, &owner, 1,
+		 key, &head)) != SCL_OK)
+		goto done;
+	out->commits = server_commits(c);
+	t0 = now_s();
+	for (size_t i = 0; i < batches && e == SCL_OK; i++) {
+		if (i >= window) {
+			size_t k = i - window;
+			if ((e = scl_client_append_wait(c, tickets[k], NULL)) !=
+			    SCL_OK)
+				break;
+			lat[done++] = now_s() - sent[k];
+		}
+		scl_capsule_batch_clear(&b);
+		for (size_t r = 0; r < batch && e == SCL_OK; r++) {
+			data[0] = (uint8_t)r;
+			e = scl_capsule_writer_append(w, &b, SCL_RECORD_DATA,
+			    scl_slice_of(data, payload));
+		}
+		if (e == SCL_OK)
+			e = scl_capsule_writer_seal_batch(w, &b, cli_now_us());
+		sent[i] = now_s();
+		if (e == SCL_OK)
+			e = scl_client_append_submit(c, &b, quorum, window,
+			    &tickets[i]);
+	}
+	for (size_t k = done; k < batches && e == SCL_OK; k++) {
+		if ((e = scl_client_append_wait(c, tickets[k], NULL)) != SCL_OK)
+			break;
+		lat[done++] = now_s() - sent[k];
+	}
+	if (e == SCL_OK) {
+		double secs = now_s() - t0;
+		qsort(lat, done, sizeof(*lat), cmp_double);
+		out->records = (uint64_t)(batches * batch);
+		out->records_per_s = (double)out->records / secs;
+		out->p50_ms = lat[done / 2] * 1e3;
+		out->p99_ms = lat[(done * 99) / 100] * 1e3;
+		out->commits = server_commits(c) - out->commits;
+	}
+done:
+	scl_sign_key_wipe(&owner);
+	scl_capsule_writer_free(w);
+	scl_client_free(c);
+	scl_capsule_batch_dispose(&b);
+	scl_buf_dispose(&meta);
+	free(data);
+	free(tickets);
+	free(sent);
+	free(lat);
+	return e;
+}
+
+int bench_server(struct cli_args *a);
+
+int
+bench_server(struct cli_args *a)
+{
+	char root[PATH_MAX], path[PATH_MAX + 32];
+	const char *dir = cli_get(a, "dir");
+	struct cluster one, three;
+	struct load_result r1 = { 0 }, r3 = { 0 }, l1 = { 0 }, l3 = { 0 };
+	struct load_result small = { 0 };
+	uint64_t batches;
+	double fsync_rate;
+	enum scl_err e = SCL_OK;
+
+	if (!cli_get_u64(a, "batches", 1000, 10, 1000000, &batches))
+		return CLI_USAGE;
+	if ((size_t)snprintf(root, sizeof(root), "%s/scl-bench-XXXXXX",
+		dir ? dir : (getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp")) >=
+	    sizeof(root))
+		return cli_misuse(a, "--dir path too long");
+	if (mkdtemp(root) == NULL)
+		return cli_fail(a, "cannot create %s: %s", root,
+		    strerror(errno));
+	fprintf(stderr, "bench server: raw LMDB fsync'd commits...\n");
+	snprintf(path, sizeof(path), "%s/raw", root);
+	fsync_rate = lmdb_commit_rate(path, 2.0);
+	printf("{\"bench\":\"server\",\"what\":\"limit\",\"op\":\"lmdb_fsync_"
+	       "commit\",\"payload\":1024,\"commits_per_s\":%.0f}\n",
+	    fsync_rate);
+	fflush(stdout);
+	memset(&one, 0, sizeof(one));
+	memset(&three, 0, sizeof(three));
+	fprintf(stderr, "bench server: N=1...\n");
+	if (cluster_start(&one, 1, root, "n1") == 0) {
+		e = run_load(&r1, &one, 1, 1024, 64, batches, 32);
+		if (e == SCL_OK)
+			e = run_load(&l1, &one, 1, 1024, 64, 200, 1);
+		/* Small appends, many in flight: what group commit is for. */
+		if (e == SCL_OK)
+			e = run_load(&small, &one, 1, 100, 1, 8 * batches, 256);
+	}
+	cluster_stop(&one);
+	fprintf(stderr, "bench server: N=3 W=2...\n");
+	if (e == SCL_OK && cluster_start(&three, 3, root, "n3") == 0) {
+		e = run_load(&r3, &three, 2, 1024, 64, batches, 32);
+		if (e == SCL_OK)
+			e = run_load(&l3, &three, 2, 1024, 64, 200, 1);
+	}
+	cluster_stop(&three);
+	if (e != SCL_OK)
+		return cli_fail_err(a, e);
+	printf("{\"bench\":\"server\",\"what\":\"append\",\"servers\":1,"
+	       "\"quorum\":1,\"payload\":1024,\"batch\":64,\"window\":32,"
+	       "\"records\":%llu,\"records_per_s\":%.0f,\"batches_per_s\":%.0f,"
+	       "\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"idle_p50_ms\":%.2f,"
+	       "\"idle_p99_ms\":%.2f,\"batches_per_fsync\":%.1f,"
+	       "\"ratio_records_to_fsync_commits\":%.1f}\n",
+	    (unsigned long long)r1.records, r1.records_per_s,
+	    r1.records_per_s / 64, r1.p50_ms, r1.p99_ms, l1.p50_ms, l1.p99_ms,
+	    r1.commits ? (double)r1.records / 64 / (double)r1.commits : 0,
+	    r1.records_per_s / fsync_rate);
+	printf("{\"bench\":\"server\",\"what\":\"append\",\"servers\":1,"
+	       "\"quorum\":1,\"payload\":100,\"batch\":1,\"window\":256,"
+	       "\"appends\":%llu,\"appends_per_s\":%.0f,\"p50_ms\":%.2f,"
+	       "\"p99_ms\":%.2f,\"appends_per_fsync\":%.1f,"
+	       "\"ratio_to_fsync_commits\":%.2f}\n",
+	    (unsigned long long)small.records, small.records_per_s,
+	    small.p50_ms, small.p99_ms,
+	    small.commits ? (double)small.records / (double)small.commits : 0,
+	    small.records_per_s / fsync_rate);
+	printf("{\"bench\":\"server\",\"what\":\"append\",\"servers\":3,"
+	       "\"quorum\":2,\"payload\":1024,\"batch\":64,\"window\":32,"
+	       "\"records\":%llu,\"records_per_s\":%.0f,\"batches_per_s\":%.0f,"
+	       "\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"idle_p50_ms\":%.2f,"
+	       "\"idle_p99_ms\":%.2f,\"ratio_to_n1\":%.3f}\n",
+	    (unsigned long long)r3.records, r3.records_per_s,
+	    r3.records_per_s / 64, r3.p50_ms, r3.p99_ms, l3.p50_ms, l3.p99_ms,
+	    r3.records_per_s / r1.records_per_s);
+	snprintf(path, sizeof(path), "rm -rf '%s'", root);
+	if (system(path) != 0)
+		fprintf(stderr, "bench server: could not remove %s\n", root);
+	return CLI_OK;
+}
