@@ -16,6 +16,37 @@
 
 #include "helpers.h"
 
+/* Log lines of the server under test, for checking what it reports. */
+static char log_lines[65536];
+static size_t log_len;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+capture(void *arg, enum scl_log_level level, const char *module,
+    const char *line)
+{
+	(void)arg;
+	(void)level;
+	pthread_mutex_lock(&log_lock);
+	log_len += (size_t)snprintf(log_lines + log_len,
+	    sizeof(log_lines) - log_len, "%s: %s\n", module, line);
+	if (log_len >= sizeof(log_lines))
+		log_len = sizeof(log_lines) - 1;
+	pthread_mutex_unlock(&log_lock);
+	if (getenv("SCL_TEST_LOG"))
+		fprintf(stderr, "%s: %s\n", module, line);
+}
+
+static bool
+logged(const char *needle)
+{
+	bool found;
+	pthread_mutex_lock(&log_lock);
+	found = strstr(log_lines, needle) != NULL;
+	pthread_mutex_unlock(&log_lock);
+	return found;
+}
+
 struct srv {
 	char *dir;
 	struct scl_server *s;
@@ -41,8 +72,10 @@ srv_start(struct srv *v, const char *tag)
 	v->dir = test_tmpdir(tag);
 	opt.listen = "tcp://127.0.0.1:*";
 	opt.data_dir = v->dir;
-	opt.log.fn = getenv("SCL_TEST_LOG") ? scl_log_to_file : NULL;
+	opt.log.fn = capture;
 	opt.log.max = SCL_LOG_DEBUG;
+	log_len = 0;
+	log_lines[0] = '\0';
 	assert_scl_ok(scl_server_new(&v->s, &opt));
 	snprintf(v->endpoint, sizeof(v->endpoint), "%s",
 	    scl_server_endpoint(v->s));
@@ -234,6 +267,11 @@ test_server_rejects_forgeries(void **state)
 	assert_int_equal(head_of(c, t.name, t.owner.public_key), 3);
 	assert_scl_ok(scl_client_append(c, &b, 1, &ack));
 	assert_int_equal(head_of(c, t.name, t.owner.public_key), 5);
+	/* Every refusal was logged with its reason. */
+	assert_true(logged("must open with its certificate"));
+	assert_true(logged("the heartbeat does not sign this batch's last"));
+	assert_true(logged("content") || logged("does not verify") ||
+	    logged("heartbeat signs a different record"));
 	scl_capsule_writer_free(mallory);
 	scl_sign_key_wipe(&mk);
 	scl_capsule_batch_dispose(&b);
@@ -471,6 +509,88 @@ test_server_holds_no_plaintext(void **state)
 	tcap_dispose(&t);
 }
 
+/* SUBSCRIBE, then an append: the server pushes the new heartbeat.
+ * READ_HASH finds heartbeat-signed records; EVIDENCE lists nothing for
+ * an honest writer. */
+static void
+test_server_subscribe_and_lookups(void **state)
+{
+	struct srv v;
+	struct tcap t;
+	struct scl_client *c;
+	struct scl_capsule_batch b;
+	struct scl_buf req;
+	struct scl_msg m;
+	void *ctx, *sock;
+	char frame[4096];
+	int n, zero = 0, timeout = 3000;
+
+	(void)state;
+	srv_start(&v, "srv-s");
+	tcap_init(&t, SCL_AEAD_AES256GCM, 55);
+	c = client_for(&v);
+	assert_scl_ok(scl_client_create(c, scl_buf_slice(&t.meta_bytes), 1));
+	ctx = zmq_ctx_new();
+	sock = zmq_socket(ctx, ZMQ_DEALER);
+	zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
+	assert_int_equal(zmq_connect(sock, v.endpoint), 0);
+	scl_buf_init(&req);
+	memset(&m, 0, sizeof(m));
+	m.type = SCL_MSG_SUBSCRIBE;
+	m.id = 1;
+	memcpy(m.name, t.name, 32);
+	m.lease_ms = 10000;
+	assert_scl_ok(scl_msg_encode(&req, &m, NULL, 0, NULL, 0));
+	assert_true(zmq_send(sock, req.ptr, req.len, 0) >= 0);
+	n = zmq_recv(sock, frame, sizeof(frame), 0);
+	assert_scl_ok(scl_msg_decode(&m, scl_slice_of(frame, (size_t)n)));
+	assert_int_equal(m.type, SCL_MSG_SUBSCRIBE | SCL_MSG_REPLY);
+	assert_int_equal(m.lease_ms, 10000);
+	scl_capsule_batch_init(&b);
+	seal(t.w, &b, 5, "pushed");
+	assert_scl_ok(scl_client_append(c, &b, 1, NULL));
+	n = zmq_recv(sock, frame, sizeof(frame), 0);
+	assert_true(n > 0);
+	assert_scl_ok(scl_msg_decode(&m, scl_slice_of(frame, (size_t)n)));
+	assert_int_equal(m.type, SCL_MSG_NOTIFY);
+	assert_memory_equal(m.name, t.name, 32);
+	assert_int_equal(m.blob.len, b.heartbeat.len);
+	assert_memory_equal(m.blob.ptr, b.heartbeat.ptr, m.blob.len);
+	/* READ_HASH of the batch's last (heartbeat-signed) record. */
+	memset(&m, 0, sizeof(m));
+	m.type = SCL_MSG_READ_HASH;
+	m.id = 2;
+	memcpy(m.name, t.name, 32);
+	memcpy(m.hash, b.hashes[b.n - 1], 32);
+	scl_buf_clear(&req);
+	assert_scl_ok(scl_msg_encode(&req, &m, NULL, 0, NULL, 0));
+	assert_true(zmq_send(sock, req.ptr, req.len, 0) >= 0);
+	n = zmq_recv(sock, frame, sizeof(frame), 0);
+	assert_scl_ok(scl_msg_decode(&m, scl_slice_of(frame, (size_t)n)));
+	assert_int_equal(m.type, SCL_MSG_READ_HASH | SCL_MSG_REPLY);
+	assert_int_equal(m.blob.len, scl_capsule_batch_record(&b, 4).len);
+	/* EVIDENCE: none against an honest writer. */
+	memset(&m, 0, sizeof(m));
+	m.type = SCL_MSG_EVIDENCE;
+	m.id = 3;
+	memcpy(m.name, t.name, 32);
+	scl_buf_clear(&req);
+	assert_scl_ok(scl_msg_encode(&req, &m, NULL, 0, NULL, 0));
+	assert_true(zmq_send(sock, req.ptr, req.len, 0) >= 0);
+	n = zmq_recv(sock, frame, sizeof(frame), 0);
+	assert_scl_ok(scl_msg_decode(&m, scl_slice_of(frame, (size_t)n)));
+	assert_int_equal(m.type, SCL_MSG_EVIDENCE | SCL_MSG_REPLY);
+	assert_int_equal(m.list.n, 0);
+	scl_buf_dispose(&req);
+	scl_capsule_batch_dispose(&b);
+	zmq_close(sock);
+	zmq_ctx_term(ctx);
+	scl_client_free(c);
+	tcap_dispose(&t);
+	srv_stop(&v);
+}
+
 int
 main(void)
 {
@@ -481,6 +601,7 @@ main(void)
 		cmocka_unit_test(test_server_gap),
 		cmocka_unit_test(test_server_survives_malformed_requests),
 		cmocka_unit_test(test_server_holds_no_plaintext),
+		cmocka_unit_test(test_server_subscribe_and_lookups),
 	};
 	if (scl_init() != SCL_OK)
 		return 1;

@@ -70,6 +70,15 @@ cli_client_open(struct scl_client **out, const char *servers)
 		return scl_err_set(SCL_ENOMEM, "out of memory");
 	memset(&opt, 0, sizeof(opt));
 	opt.log = log;
+	/* Timeouts and retries: per attempt, and further attempts after one
+	 * (SCL_TIMEOUT_MS, SCL_RETRIES; docs/OPERATIONS.md). */
+	if (getenv("SCL_TIMEOUT_MS"))
+		opt.timeout_ms = (unsigned)strtoul(getenv("SCL_TIMEOUT_MS"),
+		    NULL, 10);
+	if (getenv("SCL_RETRIES")) {
+		opt.retries = (unsigned)strtoul(getenv("SCL_RETRIES"), NULL, 10);
+		opt.no_retries = opt.retries == 0;
+	}
 	n = cli_split_list(copy, list, SCL_CLIENT_SERVERS_MAX);
 	e = n ? scl_client_new(out, list, n, &opt)
 	      : scl_err_set(SCL_EINVAL, "--servers lists no server");
