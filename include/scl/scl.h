@@ -15,6 +15,8 @@
 #include "scl/err.h"
 #include "scl/log.h"
 #include "scl/proto.h"
+#include "scl/ring.h"
+#include "scl/enclave.h"
 #include "scl/server.h"
 #include "scl/store.h"
 
