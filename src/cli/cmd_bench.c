@@ -393,6 +393,12 @@ static const struct cli_opt capsule_opts[] = {
 };
 
 int bench_server(struct cli_args *a);
+int bench_boundary(struct cli_args *a);
+
+static const struct cli_opt boundary_opts[] = {
+	{ "quick", NULL, "a tenth of the iterations (for tests)", NULL },
+	{ NULL, NULL, NULL, NULL },
+};
 
 static const struct cli_opt server_opts[] = {
 	{ "batches", "N", "batches of 64 x 1 KiB per configuration", "1000" },
@@ -422,6 +428,17 @@ static const struct cli_cmd bench_cmds[] = {
 	    "under --dir, $TMPDIR or /var/tmp and are removed afterwards.",
 	    server_opts, 0, 0, "  scl bench server > server.jsonl\n",
 	    bench_server },
+	{ "bench boundary", "[options]",
+	    "host-core round trips: rings vs one kernel crossing per call",
+	    "Measures round-trip latency (p50/p99) and one-way messages/s for "
+	    "64 B and\n4 KiB messages between the host and a trusted core: "
+	    "rings in the thread\nand process backends, hot (spinning) and "
+	    "blocking (futex) regimes, against\nthe crossing backend (one "
+	    "kernel round trip per message), with host and core\npinned to "
+	    "the same CPU and to different CPUs.  Ratios in the summary "
+	    "lines.",
+	    boundary_opts, 0, 0, "  scl bench boundary > boundary.jsonl\n",
+	    bench_boundary },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL },
 };
 
