@@ -404,6 +404,14 @@ void scl_capsule_writer_free(struct scl_capsule_writer *w);
 const struct scl_capsule_head *scl_capsule_writer_head(
     const struct scl_capsule_writer *w);
 
+/**
+ * Copies the writer's signing key into @out (wipe it after use).  For the
+ * trusted core's actors, which sign a writer's heartbeats in parallel
+ * with its sealing.
+ */
+SCL_NODISCARD enum scl_err scl_capsule_writer_copy_key(
+    const struct scl_capsule_writer *w, struct scl_sign_key *out);
+
 /** The writer's id (its Ed25519 public key).  Borrowed. */
 const uint8_t *scl_capsule_writer_id(const struct scl_capsule_writer *w);
 
@@ -425,6 +433,14 @@ SCL_NODISCARD enum scl_err scl_capsule_writer_append_ex(
     enum scl_record_type type, struct scl_slice payload, uint64_t lamport,
     const uint8_t salt[SCL_RECORD_NONCE_SALT_BYTES],
     struct scl_slice merge);
+
+/**
+ * Signs a heartbeat over @b's last record with @key into b->heartbeat,
+ * from the batch alone (no writer state: actor threads sign batches
+ * while the writer seals the next one).  @key must be b's writer.
+ */
+SCL_NODISCARD enum scl_err scl_capsule_batch_sign(struct scl_capsule_batch *b,
+    const struct scl_sign_key *key, uint64_t time_us);
 
 /** Signs a heartbeat over @b's last record into b->heartbeat. */
 SCL_NODISCARD enum scl_err scl_capsule_writer_seal_batch(

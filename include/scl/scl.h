@@ -7,6 +7,7 @@
 #ifndef SCL_SCL_H
 #define SCL_SCL_H
 
+#include "scl/actors.h"
 #include "scl/buf.h"
 #include "scl/capsule.h"
 #include "scl/client.h"

@@ -172,6 +172,14 @@ scl_capsule_writer_head(const struct scl_capsule_writer *w)
 	return &w->head;
 }
 
+enum scl_err
+scl_capsule_writer_copy_key(const struct scl_capsule_writer *w,
+    struct scl_sign_key *out)
+{
+	*out = w->key;
+	return SCL_OK;
+}
+
 const uint8_t *
 scl_capsule_writer_id(const struct scl_capsule_writer *w)
 {
@@ -317,24 +325,33 @@ scl_capsule_writer_append(struct scl_capsule_writer *w,
 }
 
 enum scl_err
-scl_capsule_writer_seal_batch(struct scl_capsule_writer *w,
-    struct scl_capsule_batch *b, uint64_t time_us)
+scl_capsule_batch_sign(struct scl_capsule_batch *b,
+    const struct scl_sign_key *key, uint64_t time_us)
 {
 	struct scl_heartbeat hb;
 
 	if (b->n == 0)
 		return scl_err_set(SCL_EINVAL, "empty batch has nothing to sign");
-	if (b->first_seqno + b->n - 1 != w->head.seqno)
-		return scl_err_set(SCL_EINVAL,
-		    "batch does not end at this writer's head");
 	memset(&hb, 0, sizeof(hb));
-	memcpy(hb.capsule, w->capsule, SCL_NAME_BYTES);
-	memcpy(hb.writer, w->key.public_key, SCL_WRITER_BYTES);
-	hb.seqno = w->head.seqno;
+	memcpy(hb.capsule, b->capsule, SCL_NAME_BYTES);
+	memcpy(hb.writer, b->writer, SCL_WRITER_BYTES);
+	hb.seqno = b->first_seqno + b->n - 1;
 	memcpy(hb.hash, b->hashes[b->n - 1], SCL_HASH_BYTES);
 	hb.time_us = time_us;
 	scl_buf_clear(&b->heartbeat);
-	return scl_capsule_heartbeat_sign(&b->heartbeat, &hb, &w->key);
+	return scl_capsule_heartbeat_sign(&b->heartbeat, &hb, key);
+}
+
+enum scl_err
+scl_capsule_writer_seal_batch(struct scl_capsule_writer *w,
+    struct scl_capsule_batch *b, uint64_t time_us)
+{
+	if (b->n == 0)
+		return scl_err_set(SCL_EINVAL, "empty batch has nothing to sign");
+	if (b->first_seqno + b->n - 1 != w->head.seqno)
+		return scl_err_set(SCL_EINVAL,
+		    "batch does not end at this writer's head");
+	return scl_capsule_batch_sign(b, &w->key, time_us);
 }
 
 struct scl_capsule_opener {
