@@ -116,6 +116,24 @@ SCL_NODISCARD enum scl_err scl_capsule_cert_verify(
     const uint8_t owner[SCL_SIGN_PUBLIC_BYTES],
     const uint8_t writer[SCL_WRITER_BYTES]);
 
+/* --- Revocations ------------------------------------------------------ */
+
+/**
+ * The body of a REVOKE record (owner's chain only, stored plain so that
+ * servers can enforce it): the writer's records up to @max_seqno stay
+ * valid; later ones are refused.  Layout: u16 version (1), u16 reserved,
+ * 32 writer, u64 max seqno.
+ */
+struct scl_revocation {
+	uint8_t writer[SCL_WRITER_BYTES];
+	uint64_t max_seqno;
+};
+
+SCL_NODISCARD enum scl_err scl_revocation_encode(struct scl_buf *out,
+    const struct scl_revocation *r);
+SCL_NODISCARD enum scl_err scl_revocation_decode(struct scl_revocation *out,
+    struct scl_slice in);
+
 /* --- Records --------------------------------------------------------- */
 
 /**

@@ -101,6 +101,15 @@ SCL_NODISCARD enum scl_err scl_store_find_hash(struct scl_store *s,
     const uint8_t name[SCL_NAME_BYTES], const uint8_t hash[SCL_HASH_BYTES],
     uint8_t writer[SCL_WRITER_BYTES], uint64_t *seqno);
 
+/**
+ * If the owner revoked @writer in @name (a stored REVOKE record), sets
+ * *@max_seqno to the last of its records that stays valid; SCL_ENOTFOUND
+ * (no message) if not revoked.
+ */
+enum scl_err scl_store_revocation(struct scl_store *s,
+    const uint8_t name[SCL_NAME_BYTES], const uint8_t writer[SCL_WRITER_BYTES],
+    uint64_t *max_seqno);
+
 /** Stores equivocation evidence against (writer, seqno); idempotent. */
 SCL_NODISCARD enum scl_err scl_store_put_evidence(struct scl_store *s,
     const uint8_t name[SCL_NAME_BYTES], const uint8_t writer[SCL_WRITER_BYTES],

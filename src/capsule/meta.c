@@ -415,3 +415,30 @@ scl_capsule_writer_key(uint8_t out[SCL_AEAD_KEY_BYTES],
 	scl_le32_store(material + SCL_NAME_BYTES + SCL_WRITER_BYTES, epoch);
 	scl_kdf(out, data_key, "scl writer key v1", material, sizeof(material));
 }
+
+enum scl_err
+scl_revocation_encode(struct scl_buf *out, const struct scl_revocation *r)
+{
+	struct scl_enc e;
+
+	scl_enc_init(&e, out);
+	scl_enc_u16(&e, 1);
+	scl_enc_u16(&e, 0);
+	scl_enc_bytes(&e, r->writer, SCL_WRITER_BYTES);
+	scl_enc_u64(&e, r->max_seqno);
+	return e.err;
+}
+
+enum scl_err
+scl_revocation_decode(struct scl_revocation *out, struct scl_slice in)
+{
+	struct scl_dec d;
+
+	memset(out, 0, sizeof(*out));
+	scl_dec_init(&d, in, "revocation");
+	scl_dec_version(&d, 1);
+	scl_dec_zero16(&d, "reserved field");
+	scl_dec_copy(&d, out->writer, SCL_WRITER_BYTES, "writer");
+	out->max_seqno = scl_dec_u64(&d, "max seqno");
+	return scl_dec_finish(&d);
+}

@@ -98,6 +98,10 @@ header_validate(struct scl_dec *d, const struct scl_record *r,
 			return scl_dec_fail(d, SCL_EFORMAT,
 			    "certificate body of %u bytes, expected %d",
 			    body_len, SCL_CERT_BYTES);
+		if (r->type == SCL_RECORD_REVOKE && body_len != 44)
+			return scl_dec_fail(d, SCL_EFORMAT,
+			    "revocation body of %u bytes, expected 44",
+			    body_len);
 	}
 	return SCL_OK;
 }

@@ -458,6 +458,26 @@ scl_server__accept(struct scl_server *s, const uint8_t *route, size_t rlen,
 		scl_capsule_record_ref(ref, p->batch.writer,
 		    p->batch.first_seqno);
 	}
+	/* A revoked writer's records beyond its revocation are refused. */
+	{
+		uint64_t max;
+		if (scl_store_revocation(s->store, name, p->batch.writer, &max) ==
+			SCL_OK &&
+		    p->batch.first_seqno + p->batch.n - 1 > max) {
+			s->stats.rejected++;
+			scl_log(&s->log, SCL_LOG_WARN, "server",
+			    "append to %s at %s rejected: the writer was "
+			    "revoked after record %llu", cap, ref,
+			    (unsigned long long)max);
+			if (rlen)
+				scl_server__reply_error(s, route, rlen, id,
+				    SCL_WIRE_REJECTED, max, "the owner revoked "
+				    "writer %.8s after its record %llu", ref,
+				    (unsigned long long)max);
+			pending_free(p);
+			return SCL_EVERIFY;
+		}
+	}
 	/* Continues the head: verify every record, then the heartbeat. */
 	head = c->head;
 	for (size_t i = 0; i < p->batch.n; i++) {

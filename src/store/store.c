@@ -63,6 +63,7 @@ open_tables(struct scl_store *s)
 		{ "hashes", offsetof(struct scl_store, hashes) },
 		{ "evidence", offsetof(struct scl_store, evidence) },
 		{ "info", offsetof(struct scl_store, info) },
+		{ "revoked", offsetof(struct scl_store, revoked) },
 	};
 	uint8_t version[4];
 	MDB_txn *txn;
@@ -393,6 +394,59 @@ put_records(struct scl_store *s, MDB_txn *txn,
 	return SCL_OK;
 }
 
+/* REVOKE records (verified by the caller, owner's chain only) land in
+ * the revocation table in the same transaction as the batch. */
+static enum scl_err
+note_revocations(struct scl_store *s, MDB_txn *txn,
+    const struct scl_capsule_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct scl_record r;
+		struct scl_revocation rv;
+		uint8_t key[HEAD_KEY_BYTES], val[8];
+		MDB_val k, v;
+		int rc;
+		if (scl_capsule_record_decode(&r, scl_capsule_batch_record(b, i)) !=
+			SCL_OK ||
+		    r.type != SCL_RECORD_REVOKE ||
+		    scl_revocation_decode(&rv, r.body) != SCL_OK) {
+			scl_err_clear();
+			continue;
+		}
+		memcpy(key, b->capsule, SCL_NAME_BYTES);
+		memcpy(key + SCL_NAME_BYTES, rv.writer, SCL_WRITER_BYTES);
+		scl_le64_store(val, rv.max_seqno);
+		k = val_of(key, sizeof(key));
+		v = val_of(val, sizeof(val));
+		if ((rc = mdb_put(txn, s->revoked, &k, &v, 0)) != 0)
+			return scl_store__lmdb_err(rc, "storing revocation");
+	}
+	return SCL_OK;
+}
+
+enum scl_err
+scl_store_revocation(struct scl_store *s, const uint8_t name[SCL_NAME_BYTES],
+    const uint8_t writer[SCL_WRITER_BYTES], uint64_t *max_seqno)
+{
+	uint8_t key[HEAD_KEY_BYTES];
+	MDB_val k = val_of(key, sizeof(key)), v;
+	MDB_txn *txn;
+	enum scl_err e;
+	int rc;
+
+	memcpy(key, name, SCL_NAME_BYTES);
+	memcpy(key + SCL_NAME_BYTES, writer, SCL_WRITER_BYTES);
+	if ((e = with_read(s, &txn)) != SCL_OK)
+		return e;
+	rc = mdb_get(txn, s->revoked, &k, &v);
+	if (rc == 0 && v.mv_size == 8)
+		*max_seqno = scl_le64_load(v.mv_data);
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND)
+		return SCL_ENOTFOUND;
+	return rc ? scl_store__lmdb_err(rc, "reading revocations") : SCL_OK;
+}
+
 enum scl_err
 scl_store__apply(struct scl_store *s, MDB_txn *txn,
     const struct scl_capsule_batch *b)
@@ -417,7 +471,8 @@ scl_store__apply(struct scl_store *s, MDB_txn *txn,
 		    "batch starts at record %s but the stored chain ends at %llu",
 		    scl_capsule_record_ref(ref, b->writer, b->first_seqno),
 		    (unsigned long long)cur.seqno);
-	if ((e = put_records(s, txn, b)) != SCL_OK)
+	if ((e = put_records(s, txn, b)) != SCL_OK ||
+	    (e = note_revocations(s, txn, b)) != SCL_OK)
 		return e;
 	/* The hash index names the records heartbeats sign, the heads that
 	 * other writers' merges and readers refer to.  Indexing every record

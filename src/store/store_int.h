@@ -17,6 +17,7 @@ struct scl_store {
 	MDB_dbi hashes;		/* name hash -> writer seqno(BE) */
 	MDB_dbi evidence;	/* name writer seqno(BE) -> evidence */
 	MDB_dbi info;		/* "version" -> u32 */
+	MDB_dbi revoked;	/* name writer -> u64 max seqno */
 	char *dir;
 };
 
