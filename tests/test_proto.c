@@ -30,7 +30,7 @@ fill(struct scl_msg *m, uint8_t type)
 static const uint8_t all_types[] = { SCL_MSG_STATUS, SCL_MSG_META_PUT,
 	SCL_MSG_META_GET, SCL_MSG_APPEND, SCL_MSG_READ, SCL_MSG_READ_HASH,
 	SCL_MSG_HEADS, SCL_MSG_HEARTBEAT, SCL_MSG_PROOF, SCL_MSG_SUBSCRIBE,
-	SCL_MSG_SYNC, SCL_MSG_EVIDENCE };
+	SCL_MSG_SYNC, SCL_MSG_EVIDENCE, SCL_MSG_KB_NONCE, SCL_MSG_KB_ATTEST };
 
 static void
 test_proto_every_type_round_trips(void **state)

@@ -52,6 +52,8 @@ enum scl_msg_type {
 	SCL_MSG_SUBSCRIBE = 0x0a, /* name, lease -> (NOTIFY pushes) */
 	SCL_MSG_SYNC = 0x0b,	  /* after-name -> capsules and heads */
 	SCL_MSG_EVIDENCE = 0x0c,  /* name -> equivocation evidence */
+	SCL_MSG_KB_NONCE = 0x20,  /* key broker: -> fresh nonce, ttl */
+	SCL_MSG_KB_ATTEST = 0x21, /* name, keys, nonce, evidence -> cert, keys */
 	SCL_MSG_NOTIFY = 0x7f,	  /* server push: name, heartbeat */
 	SCL_MSG_REPLY = 0x80,	  /* flag on a request type */
 	SCL_MSG_ERROR = 0xff,
@@ -97,6 +99,8 @@ struct scl_msg {
 	uint8_t more;			/* SYNC reply: more capsules follow */
 	uint8_t server_key[SCL_SIGN_PUBLIC_BYTES];	/* APPEND reply */
 	uint8_t receipt[SCL_SIGNATURE_BYTES];		/* APPEND reply */
+	uint8_t box_key[SCL_BOX_PUBLIC_BYTES];		/* KB_ATTEST */
+	uint8_t nonce[32];				/* KB_* */
 	struct scl_slice blob;		/* metadata, heartbeat, proof, text */
 	struct scl_msg_list list;	/* records, heartbeats, capsules */
 	struct scl_msg_list list2;	/* READ reply: heartbeats */

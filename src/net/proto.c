@@ -57,6 +57,8 @@ scl_msg_type_name(uint8_t type)
 	case SCL_MSG_SYNC: return "SYNC";
 	case SCL_MSG_EVIDENCE: return "EVIDENCE";
 	case SCL_MSG_NOTIFY: return "NOTIFY";
+	case SCL_MSG_KB_NONCE: return "KB_NONCE";
+	case SCL_MSG_KB_ATTEST: return "KB_ATTEST";
 	}
 	return "?";
 }
@@ -167,6 +169,23 @@ scl_msg_encode(struct scl_buf *out, const struct scl_msg *m,
 	case SCL_MSG_NOTIFY:
 		scl_enc_bytes(&e, m->name, SCL_NAME_BYTES);
 		scl_enc_blob16(&e, m->blob.ptr, m->blob.len);
+		break;
+	case SCL_MSG_KB_NONCE:
+		break;
+	case SCL_MSG_KB_NONCE | 0x100:
+		scl_enc_bytes(&e, m->nonce, 32);
+		scl_enc_u32(&e, m->lease_ms);
+		break;
+	case SCL_MSG_KB_ATTEST:
+		scl_enc_bytes(&e, m->name, SCL_NAME_BYTES);
+		scl_enc_bytes(&e, m->writer, SCL_WRITER_BYTES);
+		scl_enc_bytes(&e, m->box_key, SCL_BOX_PUBLIC_BYTES);
+		scl_enc_bytes(&e, m->nonce, 32);
+		scl_enc_blob16(&e, m->blob.ptr, m->blob.len);
+		break;
+	case SCL_MSG_KB_ATTEST | 0x100:
+		scl_enc_blob16(&e, m->blob.ptr, m->blob.len);
+		enc_list(&e, items, n_items);
 		break;
 	default:
 		return scl_err_set(SCL_EINVAL, "cannot encode message type "
@@ -338,6 +357,24 @@ dec_body(struct scl_dec *d, struct scl_msg *m)
 	case SCL_MSG_NOTIFY:
 		scl_dec_copy(d, m->name, SCL_NAME_BYTES, "name");
 		m->blob = scl_dec_blob16(d, SCL_HEARTBEAT_BYTES, "heartbeat");
+		break;
+	case SCL_MSG_KB_NONCE:
+		break;
+	case SCL_MSG_KB_NONCE | 0x100:
+		scl_dec_copy(d, m->nonce, 32, "nonce");
+		m->lease_ms = scl_dec_u32(d, "ttl");
+		break;
+	case SCL_MSG_KB_ATTEST:
+		scl_dec_copy(d, m->name, SCL_NAME_BYTES, "name");
+		scl_dec_copy(d, m->writer, SCL_WRITER_BYTES, "writer");
+		scl_dec_copy(d, m->box_key, SCL_BOX_PUBLIC_BYTES, "box key");
+		scl_dec_copy(d, m->nonce, 32, "nonce");
+		m->blob = scl_dec_blob16(d, 16384, "evidence");
+		break;
+	case SCL_MSG_KB_ATTEST | 0x100:
+		m->blob = scl_dec_blob16(d, SCL_CERT_BYTES, "certificate");
+		dec_list(d, &m->list, 4 + 32 + SCL_BOX_SEAL_OVERHEAD,
+		    "wrapped keys");
 		break;
 	default:
 		scl_dec_fail(d, SCL_EFORMAT, "unknown message type 0x%02x",
