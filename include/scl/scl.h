@@ -8,6 +8,8 @@
 #define SCL_SCL_H
 
 #include "scl/actors.h"
+#include "scl/attest.h"
+#include "scl/broker.h"
 #include "scl/buf.h"
 #include "scl/capsule.h"
 #include "scl/client.h"
@@ -20,6 +22,7 @@
 #include "scl/enclave.h"
 #include "scl/server.h"
 #include "scl/store.h"
+#include "scl/worker.h"
 
 #define SCL_VERSION_STRING "0.1.0"
 

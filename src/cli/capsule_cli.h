@@ -42,6 +42,19 @@ void cli_print_time(const char *label, uint64_t us);
 /** Opens a client for @servers ("a,b,c"); logs go to stderr. */
 enum scl_err cli_client_open(struct scl_client **out, const char *servers);
 
+/**
+ * A writer for this keyring's writer chain, resumed from the verified
+ * head: the local store's, or in server mode the highest head the
+ * servers prove.  Writes use the keyring's newest epoch.
+ */
+enum scl_err capsule_writer_open(struct local *l,
+    struct scl_capsule_writer **out);
+
+/** Seals one record of @type and stores it (locally, or with a write
+ * quorum of the servers). */
+enum scl_err capsule_append_one(struct local *l, enum scl_record_type type,
+    struct scl_slice payload);
+
 /* cmd_remote.c: the same commands against a capsule's servers. */
 int remote_append(struct cli_args *a, struct local *l, FILE *in,
     uint64_t batch);

@@ -105,6 +105,7 @@ int cmd_keys(int argc, char **argv);
 int cmd_capsule(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_server(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
 
 /** Splits "a,b,c" in place into at most @max items; returns the count. */
 size_t cli_split_list(char *copy, const char **out, size_t max);

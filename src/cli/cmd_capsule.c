@@ -156,11 +156,6 @@ capsule_open(struct local *l, struct cli_args *a, const char *hex,
 	return CLI_OK;
 }
 
-static uint32_t
-newest_epoch(const struct scl_capsule_keyring *k)
-{
-	return k->epochs[k->n_epochs - 1].epoch;
-}
 
 /* --- create ----------------------------------------------------------- */
 
@@ -380,50 +375,6 @@ struct append_run {
 	FILE *in;
 };
 
-static enum scl_err
-open_writer(struct append_run *r)
-{
-	struct scl_store_snapshot *snap = NULL;
-	struct scl_capsule_source src;
-	struct scl_capsule_head *head = NULL;
-	struct scl_store_head stored;
-	struct scl_sign_key key;
-	uint32_t epoch = newest_epoch(r->l.keys);
-	enum scl_err e;
-
-	scl_sign_key_from_seed(&key, r->l.keys->writer_seed);
-	if ((head = calloc(1, sizeof(*head))) == NULL) {
-		e = scl_err_set(SCL_ENOMEM, "cannot allocate head");
-		goto done;
-	}
-	if ((e = scl_store_get_head(r->l.store, r->l.name, key.public_key,
-		 &stored)) != SCL_OK ||
-	    (e = scl_store_snapshot_begin(&snap, r->l.store, r->l.name)) !=
-		SCL_OK)
-		goto done;
-	scl_store_snapshot_source(&src, snap);
-	if ((e = scl_capsule_head_load(head, &src, r->l.name, r->l.meta.owner,
-		 key.public_key, stored.seqno)) != SCL_OK) {
-		e = scl_err_wrap(e, "the stored chain does not verify, so "
-				    "nothing can be appended to it: ");
-		goto done;
-	}
-	if (stored.seqno == 0 &&
-	    memcmp(key.public_key, r->l.meta.owner, SCL_WRITER_BYTES) != 0) {
-		e = scl_err_set(SCL_EINVAL,
-		    "this keyring's writer is not the owner and has no "
-		    "certificate in the capsule");
-		goto done;
-	}
-	e = scl_capsule_writer_new(&r->writer, r->l.name, r->l.meta.aead, &key,
-	    epoch, scl_capsule_keyring_key(r->l.keys, epoch), head);
-done:
-	scl_store_snapshot_end(snap);
-	scl_sign_key_wipe(&key);
-	free(head);
-	return e;
-}
-
 /* Reads lines and feeds them to the appender, submitting a job at every
  * chunk boundary.  A bad line fails the chunk it is in before that chunk
  * was submitted, so nothing of it is stored. */
@@ -492,7 +443,7 @@ capsule_append(struct cli_args *a)
 		rc = remote_append(a, &r.l, r.in, batch);
 		goto done;
 	}
-	if ((e = open_writer(&r)) != SCL_OK ||
+	if ((e = capsule_writer_open(&r.l, &r.writer)) != SCL_OK ||
 	    (e = scl_store_committer_new(&r.committer, r.l.store, 0)) !=
 		SCL_OK ||
 	    (e = scl_store_appender_new(&r.appender, r.committer, r.writer,

@@ -60,6 +60,78 @@ remote_head(struct local *l, const uint8_t *writer,
 	return scl_err_wrap(e, "cannot rebuild the writer's head: ");
 }
 
+/* The local store's verified head of @writer. */
+static enum scl_err
+local_head(struct local *l, const uint8_t *writer,
+    struct scl_capsule_head *head)
+{
+	struct scl_store_snapshot *snap = NULL;
+	struct scl_capsule_source src;
+	struct scl_store_head stored;
+	enum scl_err e;
+
+	if ((e = scl_store_get_head(l->store, l->name, writer, &stored)) !=
+		SCL_OK ||
+	    (e = scl_store_snapshot_begin(&snap, l->store, l->name)) != SCL_OK)
+		return e;
+	scl_store_snapshot_source(&src, snap);
+	e = scl_capsule_head_load(head, &src, l->name, l->meta.owner, writer,
+	    stored.seqno);
+	scl_store_snapshot_end(snap);
+	if (e != SCL_OK)
+		return scl_err_wrap(e, "the stored chain does not verify, so "
+				       "nothing can be appended to it: ");
+	return SCL_OK;
+}
+
+enum scl_err
+capsule_writer_open(struct local *l, struct scl_capsule_writer **out)
+{
+	struct scl_capsule_head *head = calloc(1, sizeof(*head));
+	struct scl_sign_key key;
+	uint32_t epoch = l->keys->epochs[l->keys->n_epochs - 1].epoch;
+	enum scl_err e;
+
+	*out = NULL;
+	if (head == NULL)
+		return scl_err_set(SCL_ENOMEM, "cannot allocate head");
+	scl_sign_key_from_seed(&key, l->keys->writer_seed);
+	e = l->client ? remote_head(l, key.public_key, head)
+		      : local_head(l, key.public_key, head);
+	if (e == SCL_OK && head->seqno == 0 &&
+	    memcmp(key.public_key, l->meta.owner, SCL_WRITER_BYTES) != 0)
+		e = scl_err_set(SCL_EINVAL,
+		    "this keyring's writer is not the owner and has no "
+		    "certificate in the capsule");
+	if (e == SCL_OK)
+		e = scl_capsule_writer_new(out, l->name, l->meta.aead, &key,
+		    epoch, scl_capsule_keyring_key(l->keys, epoch), head);
+	scl_sign_key_wipe(&key);
+	free(head);
+	return e;
+}
+
+enum scl_err
+capsule_append_one(struct local *l, enum scl_record_type type,
+    struct scl_slice payload)
+{
+	struct scl_capsule_writer *w = NULL;
+	struct scl_capsule_batch b;
+	const struct scl_capsule_batch *one[1] = { &b };
+	enum scl_err e;
+
+	scl_capsule_batch_init(&b);
+	if ((e = capsule_writer_open(l, &w)) == SCL_OK &&
+	    (e = scl_capsule_writer_append(w, &b, type, payload)) == SCL_OK &&
+	    (e = scl_capsule_writer_seal_batch(w, &b, cli_now_us())) == SCL_OK)
+		e = l->client ? scl_client_append(l->client, &b,
+				    l->meta.write_quorum, NULL)
+			      : scl_store_append(l->store, one, 1);
+	scl_capsule_writer_free(w);
+	scl_capsule_batch_dispose(&b);
+	return e;
+}
+
 struct inflight {
 	uint64_t ticket, first, n;
 };
@@ -68,35 +140,19 @@ int
 remote_append(struct cli_args *a, struct local *l, FILE *in, uint64_t batch)
 {
 	struct scl_capsule_writer *w = NULL;
-	struct scl_capsule_head *head = calloc(1, sizeof(*head));
 	struct scl_capsule_batch b;
 	struct scl_client_ack ack;
-	struct scl_sign_key key;
 	struct inflight fly[WINDOW];
 	size_t nfly = 0, cap = 0;
 	uint64_t acked = 0, first_acked = 0, batches = 0, dups = 0, lines = 0;
-	uint32_t epoch = l->keys->epochs[l->keys->n_epochs - 1].epoch;
 	char *line = NULL, failure[700] = "";
 	ssize_t n;
 	int rc = CLI_FAIL;
 	enum scl_err e;
 
 	scl_capsule_batch_init(&b);
-	scl_sign_key_from_seed(&key, l->keys->writer_seed);
-	if (head == NULL) {
-		rc = cli_fail(a, "out of memory");
-		goto done;
-	}
-	if ((e = remote_head(l, key.public_key, head)) != SCL_OK ||
-	    (e = scl_capsule_writer_new(&w, l->name, l->meta.aead, &key, epoch,
-		 scl_capsule_keyring_key(l->keys, epoch), head)) != SCL_OK) {
+	if ((e = capsule_writer_open(l, &w)) != SCL_OK) {
 		rc = cli_fail_err(a, e);
-		goto done;
-	}
-	if (head->seqno == 0 &&
-	    memcmp(key.public_key, l->meta.owner, SCL_WRITER_BYTES) != 0) {
-		rc = cli_fail(a, "this keyring's writer is not the owner and "
-				 "has no certificate in the capsule");
 		goto done;
 	}
 	for (;;) {
@@ -179,8 +235,6 @@ remote_append(struct cli_args *a, struct local *l, FILE *in, uint64_t batch)
 	rc = CLI_OK;
 done:
 	free(line);
-	free(head);
-	scl_sign_key_wipe(&key);
 	scl_capsule_writer_free(w);
 	scl_capsule_batch_dispose(&b);
 	return rc;

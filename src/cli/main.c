@@ -17,9 +17,12 @@ struct group {
 static const struct group groups[] = {
 	{ "capsule", "create, append to, read, verify and prove DataCapsules",
 	    cmd_capsule },
-	{ "keys", "generate and inspect signing identities", cmd_keys },
+	{ "keys", "identities, measurements, and the owner's key broker",
+	    cmd_keys },
 	{ "server", "run an untrusted capsule server; 'status ADDR'",
 	    cmd_server },
+	{ "worker", "run a PSL worker: an attested core behind rings",
+	    cmd_worker },
 	{ "bench", "measure SCL against the machine's limits", cmd_bench },
 	{ NULL, NULL, NULL },
 };
