@@ -14,10 +14,13 @@ DEPS := gcc make cmake ninja-build pkgconf clang libclang-rt-14-dev \
 	libsodium-dev libssl-dev liblmdb-dev libzmq3-dev libcmocka-dev \
 	libseccomp-dev lmdb-utils iproute2 procps
 
-FUZZ_TARGETS := meta cert record heartbeat keyring proof verify proto
+FUZZ_TARGETS := meta cert record heartbeat keyring proof verify proto attest core
 
-.PHONY: all deps release asan fuzz-build test unit fuzz-smoke fuzz demo \
-	bench clean help
+# The tests whose subject is concurrency run again under ThreadSanitizer.
+TSAN_TESTS := test_ring test_actors test_enclave test_store
+
+.PHONY: all deps release asan tsan fuzz-build test unit race fuzz-smoke fuzz \
+	demo bench clean help
 
 all: release
 
@@ -46,6 +49,11 @@ asan: deps
 		-DSCL_SANITIZE=ON >/dev/null
 	cmake --build build/asan -j $(JOBS)
 
+tsan: deps
+	cmake $(GEN) -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DSCL_TSAN=ON >/dev/null
+	cmake --build build/tsan -j $(JOBS) $(addprefix --target ,$(TSAN_TESTS))
+
 fuzz-build: deps
 	CC=clang cmake $(GEN) -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DSCL_FUZZ=ON >/dev/null
@@ -68,7 +76,11 @@ fuzz-smoke: fuzz-build
 			build/fuzz/$$t.log | cut -d' ' -f2) runs, no findings"; \
 	done
 
-test: unit fuzz-smoke
+race: tsan
+	cd build/tsan && ctest --output-on-failure -j $(JOBS) \
+		-R '^($(subst $(eval) ,|,$(TSAN_TESTS)))$$'
+
+test: unit race fuzz-smoke
 
 fuzz:
 	$(MAKE) fuzz-smoke FUZZ_SMOKE_SECONDS=$(FUZZ_SECONDS)
@@ -78,6 +90,9 @@ demo: release
 
 bench: release
 	build/release/scl bench capsule
+	build/release/scl bench server
+	build/release/scl bench boundary
+	build/release/scl bench actors
 
 clean:
 	rm -rf build

@@ -591,6 +591,142 @@ test_server_subscribe_and_lookups(void **state)
 	srv_stop(&v);
 }
 
+/* The owner revokes a certified writer after its record 3: the server
+ * keeps what came before, refuses what comes after (in the same request
+ * or later), and survives a restart with the revocation in force.  A
+ * writer cannot revoke anyone: REVOKE is an owner-only record. */
+static void
+test_server_enforces_revocation(void **state)
+{
+	struct srv v;
+	struct tcap t;
+	struct scl_client *c;
+	struct scl_sign_key wk;
+	struct scl_capsule_cert cert;
+	struct scl_capsule_head head;
+	struct scl_capsule_writer *w;
+	struct scl_capsule_batch b, ob;
+	struct scl_client_ack ack;
+	struct scl_revocation rv;
+	struct scl_buf cbytes, rbytes;
+
+	(void)state;
+	srv_start(&v, "srv-revoke");
+	tcap_init(&t, SCL_AEAD_AES256GCM, 61);
+	c = client_for(&v);
+	assert_scl_ok(scl_client_create(c, scl_buf_slice(&t.meta_bytes), 1));
+	scl_sign_keygen(&wk);
+	memset(&cert, 0, sizeof(cert));
+	memcpy(cert.capsule, t.name, 32);
+	memcpy(cert.writer, wk.public_key, 32);
+	scl_buf_init(&cbytes);
+	assert_scl_ok(scl_capsule_cert_encode(&cbytes, &cert, &t.owner));
+	memset(&head, 0, sizeof(head));
+	assert_scl_ok(scl_capsule_writer_new(&w, t.name, SCL_AEAD_AES256GCM,
+	    &wk, 1, t.keys.epochs[0].key, &head));
+	scl_capsule_batch_init(&b);
+	assert_scl_ok(scl_capsule_writer_append(w, &b, SCL_RECORD_CERT,
+	    scl_buf_slice(&cbytes)));
+	for (int i = 0; i < 2; i++)
+		assert_scl_ok(scl_capsule_writer_append(w, &b, SCL_RECORD_DATA,
+		    scl_slice_of("before", 6)));
+	assert_scl_ok(scl_capsule_writer_seal_batch(w, &b, 1));
+	assert_scl_ok(scl_client_append(c, &b, 1, &ack));
+
+	/* A writer's own REVOKE record (here a second writer's, revoking
+	 * the owner) is refused before it is stored. */
+	{
+		struct scl_sign_key wk2;
+		struct scl_capsule_writer *w2;
+		struct scl_buf c2;
+		scl_sign_keygen(&wk2);
+		memcpy(cert.writer, wk2.public_key, 32);
+		scl_buf_init(&c2);
+		assert_scl_ok(scl_capsule_cert_encode(&c2, &cert, &t.owner));
+		memset(&head, 0, sizeof(head));
+		assert_scl_ok(scl_capsule_writer_new(&w2, t.name,
+		    SCL_AEAD_AES256GCM, &wk2, 1, t.keys.epochs[0].key, &head));
+		memcpy(rv.writer, t.owner.public_key, 32);
+		rv.max_seqno = 0;
+		scl_buf_init(&rbytes);
+		assert_scl_ok(scl_revocation_encode(&rbytes, &rv));
+		scl_capsule_batch_clear(&b);
+		assert_scl_ok(scl_capsule_writer_append(w2, &b,
+		    SCL_RECORD_CERT, scl_buf_slice(&c2)));
+		assert_scl_ok(scl_capsule_writer_append(w2, &b,
+		    SCL_RECORD_REVOKE, scl_buf_slice(&rbytes)));
+		assert_scl_ok(scl_capsule_writer_seal_batch(w2, &b, 1));
+		assert_scl_fails(scl_client_append(c, &b, 1, &ack),
+		    SCL_EVERIFY, "only the owner");
+		scl_capsule_writer_free(w2);
+		scl_buf_dispose(&c2);
+		scl_sign_key_wipe(&wk2);
+	}
+	{
+		struct scl_client_heads heads;
+		assert_scl_ok(scl_client_heads(c, t.name, wk.public_key, 0,
+		    &heads));
+		assert_int_equal(heads.best, 3);
+	}
+
+	/* The owner revokes the writer after record 3. */
+	memcpy(rv.writer, wk.public_key, 32);
+	rv.max_seqno = 3;
+	scl_buf_clear(&rbytes);
+	assert_scl_ok(scl_revocation_encode(&rbytes, &rv));
+	scl_capsule_batch_init(&ob);
+	assert_scl_ok(scl_capsule_writer_append(t.w, &ob, SCL_RECORD_REVOKE,
+	    scl_buf_slice(&rbytes)));
+	assert_scl_ok(scl_capsule_writer_seal_batch(t.w, &ob, 2));
+	assert_scl_ok(scl_client_append(c, &ob, 1, &ack));
+
+	/* The writer's next records are refused, with the reason; across
+	 * a restart of the server too. */
+	scl_capsule_batch_clear(&b);
+	for (int i = 0; i < 2; i++)
+		assert_scl_ok(scl_capsule_writer_append(w, &b, SCL_RECORD_DATA,
+		    scl_slice_of("after", 5)));
+	assert_scl_ok(scl_capsule_writer_seal_batch(w, &b, 3));
+	for (int round = 0; round < 2; round++) {
+		struct scl_client_heads heads;
+		assert_scl_fails(scl_client_append(c, &b, 1, &ack),
+		    SCL_EVERIFY, "revoked writer");
+		assert_true(logged("was revoked after record 3"));
+		assert_scl_ok(scl_client_heads(c, t.name, wk.public_key, 0,
+		    &heads));
+		assert_int_equal(heads.best, 3);
+		if (round == 0) {
+			struct scl_server_options opt;
+			scl_client_free(c);
+			scl_server_stop(v.s);
+			pthread_join(v.th, NULL);
+			scl_server_free(v.s);
+			memset(&opt, 0, sizeof(opt));
+			opt.listen = "tcp://127.0.0.1:*";
+			opt.data_dir = v.dir;
+			opt.log.fn = capture;
+			opt.log.max = SCL_LOG_DEBUG;
+			log_len = 0;
+			log_lines[0] = '\0';
+			assert_scl_ok(scl_server_new(&v.s, &opt));
+			snprintf(v.endpoint, sizeof(v.endpoint), "%s",
+			    scl_server_endpoint(v.s));
+			assert_int_equal(pthread_create(&v.th, NULL, serve,
+			    &v), 0);
+			c = client_for(&v);
+		}
+	}
+	scl_capsule_writer_free(w);
+	scl_buf_dispose(&rbytes);
+	scl_buf_dispose(&cbytes);
+	scl_capsule_batch_dispose(&ob);
+	scl_capsule_batch_dispose(&b);
+	scl_sign_key_wipe(&wk);
+	scl_client_free(c);
+	tcap_dispose(&t);
+	srv_stop(&v);
+}
+
 int
 main(void)
 {
@@ -602,6 +738,7 @@ main(void)
 		cmocka_unit_test(test_server_survives_malformed_requests),
 		cmocka_unit_test(test_server_holds_no_plaintext),
 		cmocka_unit_test(test_server_subscribe_and_lookups),
+		cmocka_unit_test(test_server_enforces_revocation),
 	};
 	if (scl_init() != SCL_OK)
 		return 1;

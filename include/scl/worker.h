@@ -33,6 +33,28 @@ extern "C" {
 /** The trusted core's main function (pass to scl_enclave_start). */
 void scl_worker_core_main(struct scl_core_io *io, void *arg);
 
+/** Core requests: the first byte of a message to the core. */
+enum scl_core_op {
+	SCL_CORE_INIT = 'I',	/* -> sign pk, box pk (makes keys once) */
+	SCL_CORE_REPORT = 'R',	/* nonce -> 64 B report data */
+	SCL_CORE_INSTALL = 'K',	/* meta, cert, wrapped keys -> () */
+	SCL_CORE_WRITE = 'W',	/* payloads -> records, heartbeat */
+};
+
+/**
+ * The core's state machine, apart from its rings (so that it can be
+ * driven, and fuzzed, directly).  Every byte of a request is untrusted.
+ */
+struct scl_worker_core;
+
+struct scl_worker_core *scl_worker_core_new(void);
+/** Wipes every key the core holds. */
+void scl_worker_core_free(struct scl_worker_core *c);
+/** Handles one request; the reply (status byte, body) stays valid until
+ * the next call. */
+struct scl_slice scl_worker_core_handle(struct scl_worker_core *c,
+    struct scl_slice msg);
+
 struct scl_worker_options {
 	enum scl_tee tee;
 	enum scl_attest_backend attest;

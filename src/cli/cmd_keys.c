@@ -151,6 +151,10 @@ keys_serve(struct cli_args *a)
 		rc = cli_fail_err(a, e);
 		goto done;
 	}
+	printf("key broker for capsule %.8s serving on %s (%zu allowed "
+	       "measurements, %zu trusted platforms)\n", a->pos[0],
+	    scl_broker_endpoint(serving), o->n_allow, o->n_platforms);
+	fflush(stdout);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = stop_serving;
 	sigaction(SIGTERM, &sa, NULL);

@@ -82,6 +82,9 @@ worker_run(struct cli_args *a)
 	int rc;
 	enum scl_err e;
 
+	/* A long-running process: each status line reaches a log file or
+	 * pipe when it is printed. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	memset(&opt, 0, sizeof(opt));
 	memset(&l, 0, sizeof(l));
 	if (name == NULL || cli_get(a, "broker") == NULL)

@@ -57,6 +57,7 @@ struct pend {
 	bool done;
 	enum scl_err err;
 	char msg[512];
+	char why[256];		/* the last refusal, as the server put it */
 };
 
 /* The one synchronous request in flight. */
@@ -246,11 +247,12 @@ pend_reply(struct scl_client *c, struct pend *p, size_t i,
 		/* transient: stays WAITING, asked again next attempt */
 	} else {
 		p->state[i] = S_REFUSED;
-		scl_log(&c->opt.log, SCL_LOG_WARN, "client",
-		    "server %s refused %s: %s %.*s", c->conns[i].addr, ref,
-		    m->type == SCL_MSG_ERROR ? scl_wire_err_name(m->err_code)
-					     : "unexpected reply",
+		snprintf(p->why, sizeof(p->why), "server %s: %s: %.*s",
+		    c->conns[i].addr, m->type == SCL_MSG_ERROR
+			? scl_wire_err_name(m->err_code) : "unexpected reply",
 		    (int)m->blob.len, (const char *)m->blob.ptr);
+		scl_log(&c->opt.log, SCL_LOG_WARN, "client",
+		    "append of %s refused by %s", ref, p->why);
 		if (m->type == SCL_MSG_ERROR &&
 		    m->err_code == SCL_WIRE_EQUIVOCATION) {
 			pend_fail(p, SCL_EVERIFY, "server %s: %.*s",
@@ -273,7 +275,8 @@ pend_reply(struct scl_client *c, struct pend *p, size_t i,
 	} else if (c->n - p->ack.rejected < p->quorum) {
 		pend_fail(p, SCL_EVERIFY,
 		    "append of %s: %u of %zu servers refused it; a quorum of %u "
-		    "is out of reach", ref, p->ack.rejected, c->n, p->quorum);
+		    "is out of reach (last refusal: %s)", ref, p->ack.rejected,
+		    c->n, p->quorum, p->why[0] ? p->why : "invalid receipt");
 	}
 }
 
@@ -423,6 +426,7 @@ scl_client_append_submit(struct scl_client *c,
 	p->quorum = quorum;
 	p->attempts = 0;
 	memset(p->state, 0, sizeof(p->state));
+	p->why[0] = '\0';
 	memset(&p->ack, 0, sizeof(p->ack));
 	p->deadline = 0;
 	p->give_up = now_ms() + (uint64_t)c->opt.timeout_ms *
@@ -613,6 +617,28 @@ scl_client_meta(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
 	return e;
 }
 
+/* A read answered by fewer than @quorum servers (0: at least one) says
+ * nothing: an empty answer would pass for "no records". */
+static enum scl_err
+answered_enough(const struct scl_client *c, const bool *answered,
+    unsigned quorum, const char *what)
+{
+	unsigned got = 0, need = quorum ? quorum : 1;
+	const char *silent = "";
+
+	for (size_t i = c->n; i-- > 0;) {
+		got += answered[i];
+		if (!answered[i])
+			silent = c->conns[i].addr;
+	}
+	if (got >= need) {
+		scl_err_clear();
+		return SCL_OK;
+	}
+	return scl_err_set(SCL_ETIMEOUT, "%s: %u of %zu servers answered, %u "
+	    "needed (%s did not)", what, got, c->n, need, silent);
+}
+
 enum scl_err
 scl_client_heads(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
     const uint8_t writer[SCL_WRITER_BYTES], unsigned quorum,
@@ -658,8 +684,7 @@ scl_client_heads(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
 		}
 	}
 	rpc_release(c, r);
-	scl_err_clear();
-	return SCL_OK;
+	return answered_enough(c, out->answered, quorum, "heads");
 }
 
 enum scl_err
@@ -668,6 +693,7 @@ scl_client_writers(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
 {
 	struct scl_msg req;
 	struct reply *r;
+	bool answered[SCL_CLIENT_SERVERS_MAX] = { false };
 
 	*n = 0;
 	memset(&req, 0, sizeof(req));
@@ -678,6 +704,7 @@ scl_client_writers(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
 	for (size_t i = 0; i < c->n; i++) {
 		struct scl_msg_iter it;
 		struct scl_slice item;
+		answered[i] = r[i].got;
 		if (!r[i].got || r[i].m.type != (SCL_MSG_HEADS | SCL_MSG_REPLY))
 			continue;
 		scl_msg_iter_init(&it, &r[i].m.list);
@@ -694,8 +721,7 @@ scl_client_writers(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
 		}
 	}
 	rpc_release(c, r);
-	scl_err_clear();
-	return SCL_OK;
+	return answered_enough(c, answered, quorum, "writers");
 }
 
 /* One request to one server; the reply stays in *out (rpc_release). */

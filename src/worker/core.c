@@ -19,7 +19,7 @@
 
 #define MSG_MAX ((size_t)17 << 20)
 
-struct core {
+struct scl_worker_core {
 	struct scl_sign_key sign;
 	struct scl_box_key box;
 	bool have_keys;
@@ -29,27 +29,12 @@ struct core {
 	struct scl_buf cert;
 	struct scl_capsule_writer *writer;
 	bool cert_written;
-	struct scl_buf out;
+	struct scl_buf body;		/* the reply being built */
+	struct scl_buf out;		/* status byte + body */
 };
 
 static enum scl_err
-reply(struct scl_core_io *io, struct core *c, enum scl_err e,
-    struct scl_slice body)
-{
-	uint8_t status = e == SCL_OK ? 0 : 1;
-
-	scl_buf_clear(&c->out);
-	if (scl_buf_append(&c->out, &status, 1) != SCL_OK)
-		return SCL_ENOMEM;
-	if (e != SCL_OK)
-		body = scl_slice_of(scl_err_last(), strlen(scl_err_last()));
-	if (scl_buf_append(&c->out, body.ptr, body.len) != SCL_OK)
-		return SCL_ENOMEM;
-	return scl_core_send(io, c->out.ptr, c->out.len);
-}
-
-static enum scl_err
-op_init(struct core *c, struct scl_buf *body)
+op_init(struct scl_worker_core *c, struct scl_buf *body)
 {
 	if (!c->have_keys) {
 		scl_sign_keygen(&c->sign);
@@ -63,7 +48,7 @@ op_init(struct core *c, struct scl_buf *body)
 }
 
 static enum scl_err
-op_report(struct core *c, struct scl_slice in, struct scl_buf *body)
+op_report(struct scl_worker_core *c, struct scl_slice in, struct scl_buf *body)
 {
 	uint8_t rd[SCL_REPORT_DATA_BYTES];
 
@@ -78,7 +63,7 @@ op_report(struct core *c, struct scl_slice in, struct scl_buf *body)
 
 /* meta (blob16), cert (blob16), u16 n, n x (u32 epoch, 80 sealed) */
 static enum scl_err
-op_install(struct core *c, struct scl_slice in)
+install(struct scl_worker_core *c, struct scl_slice in)
 {
 	struct scl_capsule_head head;
 	struct scl_capsule_cert cert;
@@ -136,9 +121,23 @@ op_install(struct core *c, struct scl_slice in)
 	    c->keys->epochs[c->keys->n_epochs - 1].key, &head);
 }
 
+/* A refused installation leaves no key behind, and may be retried. */
+static enum scl_err
+op_install(struct scl_worker_core *c, struct scl_slice in)
+{
+	enum scl_err e = install(c, in);
+
+	if (e != SCL_OK && c->keys) {
+		scl_capsule_keyring_wipe(c->keys);
+		free(c->keys);
+		c->keys = NULL;
+	}
+	return e;
+}
+
 /* u16 n, n x blob32 payload -> u16 records, blob32 each, blob16 hb */
 static enum scl_err
-op_write(struct core *c, struct scl_slice in, struct scl_buf *body)
+op_write(struct scl_worker_core *c, struct scl_slice in, struct scl_buf *body)
 {
 	struct scl_capsule_batch b;
 	struct scl_dec d;
@@ -185,57 +184,92 @@ op_write(struct core *c, struct scl_slice in, struct scl_buf *body)
 	return r;
 }
 
+struct scl_worker_core *
+scl_worker_core_new(void)
+{
+	struct scl_worker_core *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	scl_buf_init(&c->out);
+	scl_buf_init(&c->cert);
+	scl_buf_init(&c->body);
+	return c;
+}
+
+void
+scl_worker_core_free(struct scl_worker_core *c)
+{
+	if (c == NULL)
+		return;
+	scl_capsule_writer_free(c->writer);
+	if (c->keys) {
+		scl_capsule_keyring_wipe(c->keys);
+		free(c->keys);
+	}
+	scl_buf_dispose(&c->cert);
+	scl_buf_dispose(&c->out);
+	scl_buf_dispose(&c->body);
+	scl_sign_key_wipe(&c->sign);
+	scl_box_key_wipe(&c->box);
+	free(c);
+}
+
+struct scl_slice
+scl_worker_core_handle(struct scl_worker_core *c, struct scl_slice msg)
+{
+	struct scl_slice rest = msg.len ? scl_slice_of(msg.ptr + 1, msg.len - 1)
+					: msg;
+	uint8_t status;
+	enum scl_err e;
+
+	scl_buf_clear(&c->body);
+	scl_buf_clear(&c->out);
+	scl_err_clear();
+	switch (msg.len ? msg.ptr[0] : 0) {
+	case SCL_CORE_INIT:
+		e = op_init(c, &c->body);
+		break;
+	case SCL_CORE_REPORT:
+		e = op_report(c, rest, &c->body);
+		break;
+	case SCL_CORE_INSTALL:
+		e = op_install(c, rest);
+		break;
+	case SCL_CORE_WRITE:
+		e = op_write(c, rest, &c->body);
+		break;
+	default:
+		e = scl_err_set(SCL_EINVAL, "unknown core request 0x%02x",
+		    msg.len ? msg.ptr[0] : 0);
+	}
+	status = e == SCL_OK ? 0 : 1;
+	if (e != SCL_OK) {
+		scl_buf_clear(&c->body);
+		if (scl_buf_append(&c->body, scl_err_last(),
+			strlen(scl_err_last())) != SCL_OK)
+			scl_buf_clear(&c->body);
+	}
+	if (scl_buf_append(&c->out, &status, 1) != SCL_OK ||
+	    scl_buf_append(&c->out, c->body.ptr, c->body.len) != SCL_OK)
+		return scl_slice_of("\1out of memory", 14);
+	return scl_buf_slice(&c->out);
+}
+
 void
 scl_worker_core_main(struct scl_core_io *io, void *arg)
 {
-	struct core *c = calloc(1, sizeof(*c));
+	struct scl_worker_core *c = scl_worker_core_new();
 	uint8_t *in = malloc(MSG_MAX);
-	struct scl_buf body;
 	size_t len;
 
 	(void)arg;
-	if (c == NULL || in == NULL)
-		goto done;
-	scl_buf_init(&c->out);
-	scl_buf_init(&c->cert);
-	scl_buf_init(&body);
-	while (scl_core_recv(io, in, MSG_MAX, &len, -1) == SCL_OK) {
-		struct scl_slice rest = scl_slice_of(in + 1, len ? len - 1 : 0);
-		enum scl_err e;
-		scl_buf_clear(&body);
-		scl_err_clear();
-		switch (len ? in[0] : 0) {
-		case 'I':
-			e = op_init(c, &body);
-			break;
-		case 'R':
-			e = op_report(c, rest, &body);
-			break;
-		case 'K':
-			e = op_install(c, rest);
-			break;
-		case 'W':
-			e = op_write(c, rest, &body);
-			break;
-		default:
-			e = scl_err_set(SCL_EINVAL, "unknown core request");
-		}
-		if (reply(io, c, e, scl_buf_slice(&body)) != SCL_OK)
+	while (c && in && scl_core_recv(io, in, MSG_MAX, &len, -1) == SCL_OK) {
+		struct scl_slice out = scl_worker_core_handle(c,
+		    scl_slice_of(in, len));
+		if (scl_core_send(io, out.ptr, out.len) != SCL_OK)
 			break;
 	}
-	scl_buf_dispose(&body);
-done:
-	if (c) {
-		scl_capsule_writer_free(c->writer);
-		if (c->keys) {
-			scl_capsule_keyring_wipe(c->keys);
-			free(c->keys);
-		}
-		scl_buf_dispose(&c->cert);
-		scl_buf_dispose(&c->out);
-		scl_sign_key_wipe(&c->sign);
-		scl_box_key_wipe(&c->box);
-		free(c);
-	}
+	scl_worker_core_free(c);
 	free(in);
 }

@@ -67,7 +67,8 @@ scl_worker_start(struct scl_worker **out, const struct scl_worker_options *opt)
 	eo.ring_capacity = (size_t)64 << 20;
 	if ((e = scl_enclave_start(&w->e, &eo, scl_worker_core_main, NULL)) !=
 		SCL_OK ||
-	    (e = core_call(w, "I", 1, &body)) != SCL_OK) {
+	    (e = core_call(w, &(uint8_t){ SCL_CORE_INIT }, 1, &body)) !=
+		SCL_OK) {
 		scl_worker_stop(w, NULL);
 		return e;
 	}
@@ -146,7 +147,7 @@ scl_worker_attest(struct scl_worker *w, struct scl_slice meta)
 	scl_capsule_name(name, meta);
 	if ((e = scl_broker_nonce(w->broker, nonce, 5000)) != SCL_OK)
 		goto done;
-	req[0] = 'R';
+	req[0] = SCL_CORE_REPORT;
 	memcpy(req + 1, nonce, sizeof(nonce));
 	if ((e = core_call(w, req, sizeof(req), &body)) != SCL_OK)
 		goto done;
@@ -161,7 +162,7 @@ scl_worker_attest(struct scl_worker *w, struct scl_slice meta)
 		 scl_buf_slice(&ev), 5000)) != SCL_OK)
 		goto done;
 	scl_enc_init(&enc, &msg);
-	scl_enc_u8(&enc, 'K');
+	scl_enc_u8(&enc, SCL_CORE_INSTALL);
 	scl_enc_blob16(&enc, meta.ptr, meta.len);
 	scl_enc_blob16(&enc, g->cert.ptr, g->cert.len);
 	scl_enc_u16(&enc, (uint16_t)g->n_keys);
@@ -194,7 +195,7 @@ scl_worker_seal(struct scl_worker *w, const struct scl_slice *payloads,
 		return scl_err_set(SCL_ELIMIT, "%zu payloads in one batch", n);
 	scl_buf_init(&msg);
 	scl_enc_init(&enc, &msg);
-	scl_enc_u8(&enc, 'W');
+	scl_enc_u8(&enc, SCL_CORE_WRITE);
 	scl_enc_u16(&enc, (uint16_t)n);
 	for (size_t i = 0; i < n; i++)
 		scl_enc_blob32(&enc, payloads[i].ptr, payloads[i].len);

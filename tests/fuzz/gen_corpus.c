@@ -11,7 +11,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "scl/attest.h"
+#include "scl/codec.h"
 #include "scl/scl.h"
+#include "scl/worker.h"
 
 static const char *root;
 
@@ -291,6 +294,64 @@ main(int argc, char **argv)
 		put("proto", k, f.ptr, f.len);
 		scl_buf_dispose(&f);
 		scl_buf_dispose(&entry);
+	}
+	/* attest: sim evidence from a deterministic platform key */
+	{
+		struct scl_sign_key plat;
+		uint8_t pseed[32], meas[32], rd[64];
+		memset(pseed, 5, 32);
+		memset(meas, 6, 32);
+		memset(rd, 7, 64);
+		scl_sign_key_from_seed(&plat, pseed);
+		scl_buf_clear(&buf2);
+		check(scl_attest_sim_evidence(&buf2, &plat, meas, rd), "ev");
+		put("attest", 1, buf2.ptr, buf2.len);
+		scl_sign_key_wipe(&plat);
+	}
+	/* core: request sequences (u16 length, bytes) as a host sends */
+	{
+		struct scl_enc e;
+		uint8_t nonce[33] = { SCL_CORE_REPORT };
+		uint8_t sealed[80] = { 0 };
+		scl_buf_clear(&buf2);
+		scl_enc_init(&e, &buf2);
+		scl_enc_u16(&e, 1);
+		scl_enc_u8(&e, SCL_CORE_INIT);
+		scl_enc_u16(&e, sizeof(nonce));
+		scl_enc_bytes(&e, nonce, sizeof(nonce));
+		put("core", 1, buf2.ptr, buf2.len);
+		/* an installation: real metadata and certificate */
+		{
+			struct scl_buf req, cb;
+			struct scl_enc r;
+			scl_buf_init(&req);
+			scl_buf_init(&cb);
+			check(scl_capsule_cert_encode(&cb, &cert, &owner), "c");
+			scl_enc_init(&r, &req);
+			scl_enc_u8(&r, SCL_CORE_INSTALL);
+			scl_enc_blob16(&r, buf.ptr, buf.len);
+			scl_enc_blob16(&r, cb.ptr, cb.len);
+			scl_enc_u16(&r, 1);
+			scl_enc_u32(&r, 1);
+			scl_enc_bytes(&r, sealed, sizeof(sealed));
+			check(r.err, "install");
+			scl_enc_u16(&e, (uint16_t)req.len);
+			scl_enc_bytes(&e, req.ptr, req.len);
+			put("core", 2, buf2.ptr, buf2.len);
+			/* a write request */
+			scl_buf_clear(&req);
+			scl_enc_init(&r, &req);
+			scl_enc_u8(&r, SCL_CORE_WRITE);
+			scl_enc_u16(&r, 2);
+			scl_enc_blob32(&r, "alpha", 5);
+			scl_enc_blob32(&r, "", 0);
+			scl_enc_u16(&e, (uint16_t)req.len);
+			scl_enc_bytes(&e, req.ptr, req.len);
+			check(e.err, "core");
+			put("core", 3, buf2.ptr, buf2.len);
+			scl_buf_dispose(&req);
+			scl_buf_dispose(&cb);
+		}
 	}
 	printf("corpus written under %s\n", root);
 	for (int i = 0; i < c.n; i++) {
