@@ -142,5 +142,35 @@ done
 echo "(no plaintext in any server's files)"
 "$SCL" server status "$(addr 2)" |
 	sed 's/.*"appends":\([0-9]*\).*"gaps":\([0-9]*\).*"pulled_records":\([0-9]*\).*"pulled_records":\([0-9]*\).*/server 2 since its restart: \1 appends from clients, \2 answered GAP, \3 + \4 records pulled from peers/'
+
+# --- The worker: an attested trusted core ------------------------------------
+step "11. The owner's key broker admits only this scl binary, on a trusted platform"
+"$SCL" keys gen --out "$W/platform.key" >/dev/null
+BROKER="tcp://127.0.0.1:$((PORT + 10))"
+: >"$W/broker.log"
+"$SCL" keys serve "$name2" --listen "$BROKER" --allow "$("$SCL" keys measure)" \
+	--trust-platform "$("$SCL" keys show "$W/platform.key")" \
+	>"$W/broker.log" 2>&1 &
+pids="$pids $!"
+while ! grep -q serving "$W/broker.log"; do sleep 0.05; done
+sed -n 's/^key broker/key broker/p' "$W/broker.log"
+echo "(measurement allowed: $("$SCL" keys measure | cut -c1-16)..., the BLAKE2b of this scl binary)"
+
+step "12. A worker on another host: its core (own process, seccomp) is attested, then seals"
+seq 1 500 | sed 's/^/sensor reading /' >"$W/readings.txt"
+printf '$ scl worker --capsule %.8s... --servers ... --broker %s --tee process --append readings.txt --once\n' \
+	"$name2" "$BROKER"
+SCL_HOME="$W/worker-home" "$SCL" worker --capsule "$name2" --servers "$SERVERS" \
+	--broker "$BROKER" --platform-key "$W/platform.key" --tee process \
+	--append "$W/readings.txt" --once >"$W/worker.out" 2>&1 ||
+	{ cat "$W/worker.out"; echo "THE WORKER FAILED" >&2; exit 1; }
+cat "$W/worker.out"
+core_writer=$(sed -n 's/.*core writer key \([0-9a-f]*\).*/\1/p' "$W/worker.out")
+echo "(the worker's data directory holds no capsule key: $(ls "$W/worker-home/keys" 2>/dev/null | wc -l) key files)"
+
+step "13. The owner reads the core's records back from the servers, verified"
+"$SCL" capsule read "$name2" --writer "$core_writer" | cmp - "$W/readings.txt"
+echo "500 records by writer ${core_writer%"${core_writer#????????}"} read back identical; its certificate is its first record"
+run "$SCL" capsule verify "$name2"
 echo
 echo "demo: ok"

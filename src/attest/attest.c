@@ -203,10 +203,25 @@ scl_attest_verify(struct scl_attest_claims *out,
 	backend = scl_dec_u16(&d, "backend");
 	if (!scl_dec_ok(&d))
 		return d.err;
-	if (backend == SCL_ATTEST_TSM)
+	if (backend == SCL_ATTEST_TSM) {
+		struct scl_slice provider;
+		out->backend = SCL_ATTEST_TSM;
+		scl_dec_copy(&d, out->report_data, 64, "report data");
+		provider = scl_dec_blob16(&d, 64, "provider");
+		(void)scl_dec_blob32(&d, SCL_EVIDENCE_MAX, "hardware report");
+		if ((r = scl_dec_finish(&d)) != SCL_OK)
+			return r;
+		for (size_t i = 0; i < provider.len; i++)
+			if (provider.ptr[i] < 0x20 || provider.ptr[i] > 0x7e)
+				provider = scl_slice_of("?", 1);
+		/* Well-formed, but its signature chains to the CPU vendor:
+		 * refuse rather than pretend. */
 		return scl_err_set(SCL_EVERIFY,
-		    "attestation evidence from configfs-tsm cannot be verified "
-		    "by this build (it needs the vendor's certificate chain)");
+		    "attestation evidence from configfs-tsm (provider '%.*s') "
+		    "cannot be verified by this build (it needs the vendor's "
+		    "certificate chain)", (int)provider.len,
+		    (const char *)provider.ptr);
+	}
 	if (backend != SCL_ATTEST_SIM)
 		return scl_dec_fail(&d, SCL_EFORMAT, "unknown backend %u",
 		    backend);
