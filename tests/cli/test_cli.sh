@@ -38,6 +38,18 @@ for sub in create append read verify inspect prove check-proof; do
 	expect 0 "Usage: scl capsule $sub" "$SCL" help capsule "$sub"
 done
 expect 0 "capsule check-proof" "$SCL" capsule --help
+for sub in gen show measure serve revoke rotate; do
+	expect 0 "Usage: scl keys $sub" "$SCL" keys "$sub" --help
+done
+for sub in capsule server boundary actors; do
+	expect 0 "Usage: scl bench $sub" "$SCL" bench "$sub" --help
+done
+expect 0 "Usage: scl worker" "$SCL" worker --help
+expect 0 "Usage: scl server" "$SCL" server --help
+expect 2 "--listen ENDPOINT is required" "$SCL" keys serve \
+	"$(printf '%064d' 0)" --allow "$(printf '%064d' 1)"
+expect 2 "give at least one --allow" "$SCL" keys serve "$(printf '%064d' 0)" \
+	--listen tcp://127.0.0.1:1
 expect 0 "Usage: scl keys gen" "$SCL" keys gen --help
 expect 0 "Usage: scl bench capsule" "$SCL" bench capsule --help
 expect 0 "format v1" "$SCL" version
