@@ -1,5 +1,5 @@
 /*
- * cmd_bench.c - scl bench: SCL's throughput beside the machine's limits,
+ * bench_capsule.c - scl bench: SCL's throughput beside the machine's limits,
  * measured in the same run.
  *
  * Machines here are shared and noisy, so absolute numbers drift between
