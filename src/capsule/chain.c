@@ -391,3 +391,42 @@ scl_capsule_head_advance(struct scl_capsule_head *head,
 	scl_capsule__head_push(head, r->seqno, r->lamport, hash);
 	return SCL_OK;
 }
+
+enum scl_err
+scl_capsule_batch_verify(struct scl_capsule_head *head,
+    const uint8_t owner[SCL_SIGN_PUBLIC_BYTES],
+    const struct scl_capsule_batch *b, struct scl_heartbeat *hb_out)
+{
+	struct scl_capsule_head next = *head;
+	struct scl_heartbeat hb;
+	uint8_t hash[SCL_HASH_BYTES];
+	enum scl_err e;
+
+	if (b->n == 0)
+		return scl_err_set(SCL_EFORMAT, "empty batch");
+	for (size_t i = 0; i < b->n; i++) {
+		struct scl_record r;
+		if ((e = scl_capsule_record_decode(&r,
+			 scl_capsule_batch_record(b, i))) != SCL_OK ||
+		    (e = scl_capsule_head_advance(&next, b->capsule, owner,
+			 b->writer, &r, hash)) != SCL_OK)
+			return e;
+	}
+	if ((e = scl_capsule_heartbeat_decode(&hb,
+		 scl_buf_slice(&b->heartbeat))) != SCL_OK)
+		return e;
+	if (memcmp(hb.capsule, b->capsule, SCL_NAME_BYTES) != 0 ||
+	    memcmp(hb.writer, b->writer, SCL_WRITER_BYTES) != 0 ||
+	    hb.seqno != next.seqno)
+		return scl_err_set(SCL_EVERIFY,
+		    "the heartbeat does not sign this batch's last record");
+	if (memcmp(hb.hash, hash, SCL_HASH_BYTES) != 0)
+		return scl_err_set(SCL_EVERIFY,
+		    "the heartbeat signs a different record");
+	if ((e = scl_capsule_heartbeat_verify(&hb)) != SCL_OK)
+		return e;
+	*head = next;
+	if (hb_out)
+		*hb_out = hb;
+	return SCL_OK;
+}

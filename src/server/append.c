@@ -480,22 +480,8 @@ scl_server__accept(struct scl_server *s, const uint8_t *route, size_t rlen,
 	}
 	/* Continues the head: verify every record, then the heartbeat. */
 	head = c->head;
-	for (size_t i = 0; i < p->batch.n; i++) {
-		struct scl_record r;
-		if ((e = scl_capsule_record_decode(&r,
-			 scl_capsule_batch_record(&p->batch, i))) == SCL_OK)
-			e = scl_capsule_head_advance(&head, name, meta->owner,
-			    p->batch.writer, &r, p->batch.hashes[i]);
-		if (e != SCL_OK)
-			break;
-	}
-	if (e == SCL_OK)
-		e = check_heartbeat(&hb, &p->batch, hb_bytes);
-	if (e == SCL_OK && memcmp(hb.hash, p->batch.hashes[p->batch.n - 1],
-			       SCL_HASH_BYTES) != 0)
-		e = scl_err_set(SCL_EVERIFY,
-		    "the heartbeat signs a different record");
-	if (e != SCL_OK) {
+	if ((e = scl_capsule_batch_verify(&head, meta->owner, &p->batch,
+		 NULL)) != SCL_OK) {
 		s->stats.rejected++;
 		scl_log(&s->log, SCL_LOG_WARN, "server",
 		    "append to %s at %s rejected: %s", cap, ref,

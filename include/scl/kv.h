@@ -1,0 +1,231 @@
+/*
+ * kv.h - the SCL key-value store: one replica, as it runs in a worker's
+ * trusted core (DESIGN §5).
+ *
+ * Every replica of a capsule's KVS is a writer of that capsule.  A put or
+ * delete applies locally at once and joins the current batch; a batch
+ * (by count, by bytes, or after a few milliseconds) becomes one sealed
+ * DATA record with one heartbeat, sealed and signed on the crypto actors.
+ * The replica hands it out as a BATCH message, which the host publishes
+ * to its peers through the router and appends to the capsule servers.
+ *
+ * A replica applies a peer's records only after verifying them: chain
+ * links from the writer's verified head, the writer's certificate, the
+ * heartbeat's signature over the last record, and the AEAD of each
+ * record.  Batches that arrive ahead of a gap wait in a bounded buffer
+ * while the replica asks its host to FETCH the gap from the servers.
+ * SYNC messages carry signed heads, so silent loss is noticed; a forged
+ * one does not verify, a replayed one says nothing new.
+ *
+ * State converges because every value carries a version (Lamport time,
+ * writer id) and the larger version wins: applying the same set of
+ * records in any order, with any duplicates, gives the same state.
+ *
+ * The replica is a state machine with no threads of its own apart from
+ * the crypto actors and no I/O: inputs are calls, outputs are queued
+ * (scl_kv_next_output).  One thread drives it.
+ */
+#ifndef SCL_KV_H
+#define SCL_KV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scl/actors.h"
+#include "scl/buf.h"
+#include "scl/capsule.h"
+#include "scl/err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SCL_KV_KEY_MAX 1024
+#define SCL_KV_VALUE_MAX ((size_t)1 << 20)
+
+/** A value's version: the larger one wins (Lamport time, then writer). */
+struct scl_kv_version {
+	uint64_t lamport;
+	uint8_t writer[SCL_WRITER_BYTES];
+};
+
+/** -1, 0, 1 as @a is older than, the same as, newer than @b. */
+int scl_kv_version_cmp(const struct scl_kv_version *a,
+    const struct scl_kv_version *b);
+
+struct scl_kv_options {
+	struct scl_slice meta;		/* the capsule's metadata (checked) */
+	const struct scl_capsule_keyring *keys;	/* data keys (copied) */
+	const struct scl_sign_key *sign;	/* this replica's writer key */
+	struct scl_slice cert;		/* its certificate; empty: the owner */
+	struct scl_actors *actors;	/* borrowed; sealing runs on them */
+	size_t batch_max_puts;		/* 0: 1024 */
+	size_t batch_max_bytes;		/* 0: 256 KiB */
+	uint64_t batch_delay_us;	/* 0: 2000 */
+	size_t pending_max_bytes;	/* out-of-order buffer; 0: 64 MiB */
+	uint64_t fetch_retry_us;	/* 0: 200000 */
+	uint64_t sync_every_us;		/* 0: 100000 */
+	/*
+	 * Benchmark baseline only: no encryption, no signatures, no
+	 * verification, nothing for the servers.  A paranoid replica
+	 * refuses everything a plain one sends.
+	 */
+	bool plain;
+};
+
+struct scl_kv;
+
+/** Owned: scl_kv_free(). */
+SCL_NODISCARD enum scl_err scl_kv_new(struct scl_kv **out,
+    const struct scl_kv_options *opt);
+/** Waits for sealing in flight; wipes keys. */
+void scl_kv_free(struct scl_kv *kv);
+
+/** This replica's writer id. */
+const uint8_t *scl_kv_writer(const struct scl_kv *kv);
+
+/* --- Local operations --------------------------------------------------- */
+
+/** Applies locally and joins the current batch. */
+SCL_NODISCARD enum scl_err scl_kv_put(struct scl_kv *kv, struct scl_slice key,
+    struct scl_slice value, uint64_t now_us);
+SCL_NODISCARD enum scl_err scl_kv_delete(struct scl_kv *kv,
+    struct scl_slice key, uint64_t now_us);
+
+/**
+ * The value of @key (borrowed until the next mutation), or SCL_ENOTFOUND
+ * (also for a deleted key).  @version may be NULL.
+ */
+SCL_NODISCARD enum scl_err scl_kv_get(struct scl_kv *kv, struct scl_slice key,
+    struct scl_slice *value, struct scl_kv_version *version);
+
+/** Return false to stop. */
+typedef bool (*scl_kv_scan_fn)(void *ctx, struct scl_slice key,
+    struct scl_slice value, const struct scl_kv_version *version);
+
+/**
+ * Live keys in key order (bytewise) with @prefix (may be empty), from
+ * @start (inclusive; empty: the first) to @end (exclusive; empty: no end),
+ * at most @limit (0: no limit).  Returns how many were visited.
+ */
+size_t scl_kv_scan(struct scl_kv *kv, struct scl_slice prefix,
+    struct scl_slice start, struct scl_slice end, size_t limit,
+    scl_kv_scan_fn fn, void *ctx);
+
+/**
+ * Seals the current batch now.  Returns in *@through the number of this
+ * replica's puts and deletes so far: the BATCH output whose `through`
+ * reaches it carries them all.
+ */
+SCL_NODISCARD enum scl_err scl_kv_flush(struct scl_kv *kv, uint64_t *through);
+
+/** Blocks until every batch closed so far is among the outputs; the
+ * first sealing error, if any. */
+SCL_NODISCARD enum scl_err scl_kv_drain(struct scl_kv *kv);
+
+/* --- Replication -------------------------------------------------------- */
+
+/**
+ * A message from a peer (through the router) or a batch the host fetched
+ * from the servers.  Everything in it is verified before anything is
+ * applied; a message that fails is counted and dropped, and changes
+ * nothing.  Returns SCL_OK for anything well-handled (including
+ * duplicates and rejections: see the stats), an error only when the
+ * replica itself failed (memory).
+ */
+SCL_NODISCARD enum scl_err scl_kv_receive(struct scl_kv *kv,
+    struct scl_slice msg, uint64_t now_us);
+
+/** Time passes: closes a batch whose delay ran out, emits SYNC, retries
+ * FETCHes. */
+SCL_NODISCARD enum scl_err scl_kv_tick(struct scl_kv *kv, uint64_t now_us);
+
+/** The microsecond (absolute) at which scl_kv_tick next has work. */
+uint64_t scl_kv_next_tick(const struct scl_kv *kv);
+
+enum scl_kv_output_kind {
+	SCL_KV_OUT_BATCH = 1,	/* publish to peers and append to servers */
+	SCL_KV_OUT_SYNC = 2,	/* publish to peers */
+	SCL_KV_OUT_FETCH = 3,	/* fetch writer's from..to from the servers */
+};
+
+struct scl_kv_output {
+	enum scl_kv_output_kind kind;
+	struct scl_buf msg;		/* BATCH, SYNC: the message to send */
+	uint64_t through;		/* BATCH: own puts covered so far */
+	uint8_t writer[SCL_WRITER_BYTES];	/* FETCH */
+	uint64_t from, to;		/* FETCH: seqnos, inclusive */
+};
+
+void scl_kv_output_init(struct scl_kv_output *o);
+void scl_kv_output_dispose(struct scl_kv_output *o);
+
+/** Moves the oldest queued output into @out (replaced); false if none. */
+bool scl_kv_next_output(struct scl_kv *kv, struct scl_kv_output *out);
+
+struct scl_kv_stats {
+	uint64_t puts, deletes;			/* local */
+	uint64_t batches_out, records_in, ops_applied, ops_superseded;
+	uint64_t duplicates;		/* records already applied */
+	uint64_t rejected;		/* messages that failed verification */
+	uint64_t buffered, buffer_dropped;	/* out-of-order batches */
+	uint64_t fetches;		/* FETCH outputs */
+	uint64_t syncs_in, syncs_out;
+	size_t keys, tombstones, writers;
+	uint64_t lamport;
+};
+
+void scl_kv_stats(const struct scl_kv *kv, struct scl_kv_stats *out);
+
+/** Each known writer's applied seqno, in writer order; returns count. */
+size_t scl_kv_heads(const struct scl_kv *kv,
+    uint8_t (*writers)[SCL_WRITER_BYTES], uint64_t *seqnos, size_t max);
+
+/**
+ * A digest of the whole live state (keys, values and versions, in key
+ * order): two replicas with equal digests hold the same state.
+ */
+void scl_kv_digest(struct scl_kv *kv, uint8_t out[SCL_HASH_BYTES]);
+
+/* --- Messages (docs/PROTOCOL.md "KVS messages") ------------------------- */
+
+enum scl_kv_msg_kind {
+	SCL_KV_MSG_BATCH = 1,
+	SCL_KV_MSG_SYNC = 2,
+	SCL_KV_MSG_PLAIN = 3,
+};
+
+/**
+ * Splits a BATCH message into a capsule batch (for the servers).  The
+ * batch is not verified here.
+ */
+SCL_NODISCARD enum scl_err scl_kv_msg_to_batch(struct scl_slice msg,
+    struct scl_capsule_batch *out);
+
+/** Encodes a capsule batch as a BATCH message (a fetched range). */
+SCL_NODISCARD enum scl_err scl_kv_msg_from_batch(struct scl_buf *out,
+    const struct scl_capsule_batch *b);
+
+/* --- Operations inside records (docs/FORMAT.md "KVS operations") -------- */
+
+enum scl_kv_op_kind {
+	SCL_KV_OP_PUT = 1,
+	SCL_KV_OP_DELETE = 2,
+};
+
+struct scl_kv_op {
+	enum scl_kv_op_kind kind;
+	uint64_t lamport;
+	struct scl_slice key, value;	/* borrowed from the encoding */
+};
+
+SCL_NODISCARD enum scl_err scl_kv_op_encode(struct scl_buf *out,
+    const struct scl_kv_op *op);
+SCL_NODISCARD enum scl_err scl_kv_op_decode(struct scl_kv_op *out,
+    struct scl_slice in);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,66 @@
+/*
+ * kv_int.h - private to src/kv: the ordered map under a replica.
+ */
+#ifndef SCL_KV_INT_H
+#define SCL_KV_INT_H
+
+#include "scl/kv.h"
+
+#define KV_MAP_LEVELS 24
+
+/* One key's newest version: a value or a tombstone. */
+struct kv_node {
+	struct scl_kv_version ver;
+	bool tomb;
+	uint32_t klen, vlen, vcap;
+	uint8_t *val;
+	uint8_t height;
+	struct kv_node *next[];	/* height entries, then the key bytes */
+};
+
+static inline const uint8_t *
+kv_node_key(const struct kv_node *n)
+{
+	return (const uint8_t *)&n->next[n->height];
+}
+
+/* A skip list ordered bytewise by key.  Single-threaded. */
+struct kv_map {
+	struct kv_node *head;
+	uint8_t height;
+	uint64_t rng;
+	size_t keys, tombstones;
+	size_t bytes;		/* keys + values held */
+};
+
+enum scl_err kv_map_init(struct kv_map *m, uint64_t seed);
+void kv_map_dispose(struct kv_map *m);
+
+/*
+ * Last writer wins: stores (key, value or tombstone, version) unless the
+ * key holds a version >= @ver.  *@applied says which.
+ */
+enum scl_err kv_map_apply(struct kv_map *m, struct scl_slice key,
+    struct scl_slice value, bool tomb, const struct scl_kv_version *ver,
+    bool *applied);
+
+/* The node holding @key, or NULL. */
+const struct kv_node *kv_map_find(const struct kv_map *m,
+    struct scl_slice key);
+/* The first node whose key is >= @key (empty: the first), or NULL. */
+const struct kv_node *kv_map_seek(const struct kv_map *m,
+    struct scl_slice key);
+
+static inline const struct kv_node *
+kv_map_next(const struct kv_node *n)
+{
+	return n->next[0];
+}
+
+struct scl_dec;
+/* Reads a message's kind and version; 0 (and @d failed) if malformed. */
+uint8_t kv_msg_kind(struct scl_dec *d);
+
+int kv_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+
+#endif
