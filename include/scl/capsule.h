@@ -380,14 +380,15 @@ struct scl_capsule_batch;
 /**
  * Verifies that @b continues @head (which must be at b's first seqno - 1):
  * every record with scl_capsule_head_advance, then b's heartbeat: this
- * capsule and writer, over the last record's hash, validly signed.  The
- * parsed heartbeat goes to @hb (may be NULL).  @head advances only if
- * everything verifies.  This is how a server checks an append and a KVS
- * replica a peer's batch.
+ * capsule and writer, over the last record's hash, validly signed.  Fills
+ * b->hashes as it goes (decoders may leave them zero: each record is
+ * hashed once).  The parsed heartbeat goes to @hb (may be NULL).  @head
+ * advances only if everything verifies.  This is how a server checks an
+ * append and a KVS replica a peer's batch.
  */
 SCL_NODISCARD enum scl_err scl_capsule_batch_verify(
     struct scl_capsule_head *head, const uint8_t owner[SCL_SIGN_PUBLIC_BYTES],
-    const struct scl_capsule_batch *b, struct scl_heartbeat *hb);
+    struct scl_capsule_batch *b, struct scl_heartbeat *hb);
 
 /**
  * A batch of consecutive records of one writer plus the heartbeat that

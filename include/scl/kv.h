@@ -198,7 +198,8 @@ enum scl_kv_msg_kind {
 
 /**
  * Splits a BATCH message into a capsule batch (for the servers).  The
- * batch is not verified here.
+ * batch is not verified here, and its hashes are left zero
+ * (scl_capsule_batch_verify fills them).
  */
 SCL_NODISCARD enum scl_err scl_kv_msg_to_batch(struct scl_slice msg,
     struct scl_capsule_batch *out);

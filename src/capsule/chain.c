@@ -395,11 +395,10 @@ scl_capsule_head_advance(struct scl_capsule_head *head,
 enum scl_err
 scl_capsule_batch_verify(struct scl_capsule_head *head,
     const uint8_t owner[SCL_SIGN_PUBLIC_BYTES],
-    const struct scl_capsule_batch *b, struct scl_heartbeat *hb_out)
+    struct scl_capsule_batch *b, struct scl_heartbeat *hb_out)
 {
 	struct scl_capsule_head next = *head;
 	struct scl_heartbeat hb;
-	uint8_t hash[SCL_HASH_BYTES];
 	enum scl_err e;
 
 	if (b->n == 0)
@@ -409,7 +408,7 @@ scl_capsule_batch_verify(struct scl_capsule_head *head,
 		if ((e = scl_capsule_record_decode(&r,
 			 scl_capsule_batch_record(b, i))) != SCL_OK ||
 		    (e = scl_capsule_head_advance(&next, b->capsule, owner,
-			 b->writer, &r, hash)) != SCL_OK)
+			 b->writer, &r, b->hashes[i])) != SCL_OK)
 			return e;
 	}
 	if ((e = scl_capsule_heartbeat_decode(&hb,
@@ -420,7 +419,7 @@ scl_capsule_batch_verify(struct scl_capsule_head *head,
 	    hb.seqno != next.seqno)
 		return scl_err_set(SCL_EVERIFY,
 		    "the heartbeat does not sign this batch's last record");
-	if (memcmp(hb.hash, hash, SCL_HASH_BYTES) != 0)
+	if (memcmp(hb.hash, b->hashes[b->n - 1], SCL_HASH_BYTES) != 0)
 		return scl_err_set(SCL_EVERIFY,
 		    "the heartbeat signs a different record");
 	if ((e = scl_capsule_heartbeat_verify(&hb)) != SCL_OK)

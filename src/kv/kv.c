@@ -673,14 +673,19 @@ static bool
 signed_by_writer(struct scl_kv *kv)
 {
 	struct scl_heartbeat hb;
+	struct scl_record r;
+	uint8_t hash[SCL_HASH_BYTES];
 
+	if (scl_capsule_record_decode(&r, scl_capsule_batch_record(&kv->tmp,
+		kv->tmp.n - 1)) != SCL_OK)
+		return false;
+	scl_capsule_record_hash(hash, &r);
 	return scl_capsule_heartbeat_decode(&hb,
 		   scl_buf_slice(&kv->tmp.heartbeat)) == SCL_OK &&
 	    memcmp(hb.capsule, kv->name, SCL_NAME_BYTES) == 0 &&
 	    memcmp(hb.writer, kv->tmp.writer, SCL_WRITER_BYTES) == 0 &&
 	    hb.seqno == kv->tmp.first_seqno + kv->tmp.n - 1 &&
-	    memcmp(hb.hash, kv->tmp.hashes[kv->tmp.n - 1], SCL_HASH_BYTES) ==
-		0 &&
+	    memcmp(hb.hash, hash, SCL_HASH_BYTES) == 0 &&
 	    scl_capsule_heartbeat_verify(&hb) == SCL_OK;
 }
 

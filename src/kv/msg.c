@@ -110,16 +110,13 @@ scl_kv_msg_to_batch(struct scl_slice msg, struct scl_capsule_batch *out)
 	if (scl_dec_ok(&d) && (n == 0 || n > BATCH_RECORDS_MAX))
 		return scl_dec_fail(&d, SCL_EFORMAT, "%u records", n);
 	for (uint16_t i = 0; i < n && scl_dec_ok(&d); i++) {
+		static const uint8_t unhashed[SCL_HASH_BYTES];
 		struct scl_slice r = scl_dec_blob32(&d, (SCL_PAYLOAD_MAX + 8192),
 		    "record");
-		struct scl_record rec;
-		uint8_t hash[SCL_HASH_BYTES];
 		if (!scl_dec_ok(&d))
 			break;
-		if ((e = scl_capsule_record_decode(&rec, r)) != SCL_OK)
-			return e;
-		scl_capsule_record_hash(hash, &rec);
-		if ((e = scl_capsule_batch_add(out, r, hash)) != SCL_OK)
+		/* hashed once, by scl_capsule_batch_verify */
+		if ((e = scl_capsule_batch_add(out, r, unhashed)) != SCL_OK)
 			return e;
 	}
 	hb = scl_dec_blob16(&d, SCL_HEARTBEAT_BYTES, "heartbeat");
