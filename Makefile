@@ -14,7 +14,7 @@ DEPS := gcc make cmake ninja-build pkgconf clang libclang-rt-14-dev \
 	libsodium-dev libssl-dev liblmdb-dev libzmq3-dev libcmocka-dev \
 	libseccomp-dev lmdb-utils iproute2 procps
 
-FUZZ_TARGETS := meta cert record heartbeat keyring proof verify proto attest core
+FUZZ_TARGETS := meta cert record heartbeat keyring proof verify proto attest core router kv
 
 # The tests whose subject is concurrency run again under ThreadSanitizer.
 TSAN_TESTS := test_ring test_actors test_enclave test_store

@@ -106,10 +106,19 @@ int cmd_capsule(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_server(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
+int cmd_router(int argc, char **argv);
+int cmd_kv(int argc, char **argv);
 
 /** Splits "a,b,c" in place into at most @max items; returns the count. */
 size_t cli_split_list(char *copy, const char **out, size_t max);
 
 uint64_t cli_now_us(void);
+
+/** --log-level (error, warn, info, debug; default info); prints misuse. */
+bool cli_log_level(const struct cli_args *a, enum scl_log_level *out);
+
+/** Writes @endpoint and a newline to @path (NULL: nothing), for scripts
+ * that wait for a service to be ready. */
+enum scl_err cli_write_ready_file(const char *path, const char *endpoint);
 
 #endif

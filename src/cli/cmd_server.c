@@ -36,20 +36,6 @@ cli_split_list(char *copy, const char **out, size_t max)
 	return n;
 }
 
-static enum scl_log_level
-parse_level(const char *s)
-{
-	if (s == NULL || strcmp(s, "info") == 0)
-		return SCL_LOG_INFO;
-	if (strcmp(s, "debug") == 0)
-		return SCL_LOG_DEBUG;
-	if (strcmp(s, "warn") == 0)
-		return SCL_LOG_WARN;
-	if (strcmp(s, "error") == 0)
-		return SCL_LOG_ERR;
-	return (enum scl_log_level)-1;
-}
-
 static int
 server_run(struct cli_args *a)
 {
@@ -70,10 +56,8 @@ server_run(struct cli_args *a)
 		return CLI_USAGE;
 	opt.sync_ms = (unsigned)sync_ms;
 	opt.log.fn = scl_log_to_file;
-	opt.log.max = parse_level(cli_get(a, "log-level"));
-	if ((int)opt.log.max < 0)
-		return cli_misuse(a, "--log-level must be error, warn, info or "
-				     "debug");
+	if (!cli_log_level(a, &opt.log.max))
+		return CLI_USAGE;
 	if (cli_get(a, "data")) {
 		snprintf(data, sizeof(data), "%s", cli_get(a, "data"));
 	} else {
@@ -96,15 +80,10 @@ server_run(struct cli_args *a)
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	if (ready) {
-		FILE *f = fopen(ready, "w");
-		if (f == NULL || fprintf(f, "%s\n", scl_server_endpoint(running)) <
-				     0 ||
-		    fclose(f) != 0) {
-			scl_server_free(running);
-			return cli_fail(a, "cannot write %s: %s", ready,
-			    strerror(errno));
-		}
+	if ((e = cli_write_ready_file(ready, scl_server_endpoint(running))) !=
+	    SCL_OK) {
+		scl_server_free(running);
+		return cli_fail_err(a, e);
 	}
 	e = scl_server_run(running);
 	scl_server_free(running);

@@ -23,6 +23,8 @@ static const struct group groups[] = {
 	    cmd_server },
 	{ "worker", "run a PSL worker: an attested core behind rings",
 	    cmd_worker },
+	{ "router", "run the untrusted multicast router; 'status ADDR'",
+	    cmd_router },
 	{ "bench", "measure SCL against the machine's limits", cmd_bench },
 	{ NULL, NULL, NULL },
 };

@@ -352,3 +352,37 @@ cli_now_us(void)
 	gettimeofday(&tv, NULL);
 	return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
 }
+
+bool
+cli_log_level(const struct cli_args *a, enum scl_log_level *out)
+{
+	const char *s = cli_get_if(a, "log-level");
+
+	if (s == NULL || strcmp(s, "info") == 0)
+		*out = SCL_LOG_INFO;
+	else if (strcmp(s, "debug") == 0)
+		*out = SCL_LOG_DEBUG;
+	else if (strcmp(s, "warn") == 0)
+		*out = SCL_LOG_WARN;
+	else if (strcmp(s, "error") == 0)
+		*out = SCL_LOG_ERR;
+	else {
+		cli_misuse(a, "--log-level must be error, warn, info or debug");
+		return false;
+	}
+	return true;
+}
+
+enum scl_err
+cli_write_ready_file(const char *path, const char *endpoint)
+{
+	FILE *f;
+
+	if (path == NULL)
+		return SCL_OK;
+	if ((f = fopen(path, "w")) == NULL ||
+	    fprintf(f, "%s\n", endpoint) < 0 || fclose(f) != 0)
+		return scl_err_set(SCL_EIO, "cannot write %s: %s", path,
+		    strerror(errno));
+	return SCL_OK;
+}

@@ -13,6 +13,8 @@
 
 #include "scl/attest.h"
 #include "scl/codec.h"
+#include "scl/kv.h"
+#include "scl/router.h"
 #include "scl/scl.h"
 #include "scl/worker.h"
 
@@ -352,6 +354,86 @@ main(int argc, char **argv)
 			scl_buf_dispose(&req);
 			scl_buf_dispose(&cb);
 		}
+	}
+	/* kv: messages from the owner of fuzz_kv's capsule, as a replica
+	 * receives them (u32 length, bytes) */
+	{
+		struct scl_capsule_meta km;
+		struct scl_capsule_keyring *kr = calloc(1, sizeof(*kr));
+		struct scl_actors *act;
+		struct scl_kv *kv;
+		struct scl_kv_options ko;
+		struct scl_kv_output o;
+		struct scl_buf kmeta, all;
+		uint64_t through;
+		int k = 1;
+		memset(&km, 0, sizeof(km));
+		memcpy(km.owner, owner.public_key, 32);
+		km.created_us = 1764000000000000ull;
+		km.aead = SCL_AEAD_AES256GCM;
+		km.replicas = km.write_quorum = 1;
+		scl_buf_init(&kmeta);
+		scl_buf_init(&all);
+		check(scl_capsule_meta_encode(&kmeta, &km, &owner), "kv meta");
+		scl_capsule_name(kr->capsule, scl_buf_slice(&kmeta));
+		kr->n_epochs = 1;
+		kr->epochs[0].epoch = 1;
+		memset(kr->epochs[0].key, 4, 32);
+		memset(&ko, 0, sizeof(ko));
+		ko.meta = scl_buf_slice(&kmeta);
+		ko.keys = kr;
+		ko.sign = &owner;
+		ko.batch_max_puts = 3;
+		check(scl_actors_new(&act, 1), "actors");
+		ko.actors = act;
+		check(scl_kv_new(&kv, &ko), "kv");
+		for (int i = 0; i < 7; i++) {
+			char kname[8], val[16];
+			int kl = snprintf(kname, sizeof(kname), "k%d", i % 4);
+			int vl = snprintf(val, sizeof(val), "value-%d", i);
+			if (i == 5)
+				check(scl_kv_delete(kv, scl_slice_of(kname,
+					  (size_t)kl), 1), "del");
+			else
+				check(scl_kv_put(kv, scl_slice_of(kname,
+					  (size_t)kl), scl_slice_of(val,
+					  (size_t)vl), 1), "put");
+		}
+		check(scl_kv_flush(kv, &through), "flush");
+		check(scl_kv_drain(kv), "drain");
+		check(scl_kv_tick(kv, 1000000), "tick");
+		scl_kv_output_init(&o);
+		while (scl_kv_next_output(kv, &o)) {
+			uint8_t len[4];
+			scl_le32_store(len, (uint32_t)o.msg.len);
+			check(scl_buf_append(&all, len, 4), "kv");
+			check(scl_buf_append(&all, o.msg.ptr, o.msg.len), "kv");
+			scl_buf_clear(&buf2);
+			check(scl_buf_append(&buf2, len, 4), "kv");
+			check(scl_buf_append(&buf2, o.msg.ptr, o.msg.len), "kv");
+			put("kv", k++, buf2.ptr, buf2.len);
+		}
+		put("kv", k, all.ptr, all.len);
+		scl_kv_output_dispose(&o);
+		scl_kv_free(kv);
+		scl_actors_free(act);
+		scl_buf_dispose(&kmeta);
+		scl_buf_dispose(&all);
+		scl_capsule_keyring_wipe(kr);
+		free(kr);
+	}
+	/* router: one frame of each type */
+	{
+		struct scl_router_msg rm;
+		memset(&rm, 0, sizeof(rm));
+		memcpy(rm.name, name, 32);
+		for (int t = SCL_ROUTER_SUB; t <= SCL_ROUTER_STATUS; t++) {
+			rm.type = (enum scl_router_msg_type)t;
+			rm.payload = scl_slice_of("{\"payload\":1}", 13);
+			check(scl_router_msg_encode(&buf2, &rm), "router");
+			put("router", t, buf2.ptr, buf2.len);
+		}
+		put("router", 1, "loss=0.3,dup=0.1,reorder=0.2,seed=7", 35);
 	}
 	printf("corpus written under %s\n", root);
 	for (int i = 0; i < c.n; i++) {

@@ -1,0 +1,168 @@
+/*
+ * cmd_router.c - scl router: run the untrusted multicast router, or ask
+ * one for its counters.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zmq.h>
+
+#include "cli.h"
+#include "scl/router.h"
+
+static struct scl_router *running;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	if (running)
+		scl_router_stop(running);
+}
+
+static int
+router_run(struct cli_args *a)
+{
+	struct scl_router_options opt;
+	struct sigaction sa;
+	uint64_t queue;
+	enum scl_err e;
+
+	memset(&opt, 0, sizeof(opt));
+	opt.listen = cli_get(a, "listen");
+	opt.upstream = cli_get(a, "upstream");
+	if (opt.listen == NULL)
+		return cli_misuse(a, "--listen ENDPOINT is required");
+	if (!cli_get_u64(a, "queue", 4096, 16, 1u << 24, &queue) ||
+	    !cli_log_level(a, &opt.log.max))
+		return CLI_USAGE;
+	opt.queue_max = (size_t)queue;
+	opt.log.fn = scl_log_to_file;
+	if (cli_get(a, "chaos") &&
+	    scl_router_chaos_parse(&opt.chaos, cli_get(a, "chaos")) != SCL_OK)
+		return cli_misuse(a, "%s", scl_err_last());
+	if ((e = scl_router_new(&running, &opt)) != SCL_OK)
+		return cli_fail_err(a, e);
+	if (cli_get(a, "chaos"))
+		fprintf(stderr, "router: CHAOS %s: messages will be lost, "
+				"duplicated and reordered on purpose\n",
+		    cli_get(a, "chaos"));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if ((e = cli_write_ready_file(cli_get(a, "ready-file"),
+		 scl_router_endpoint(running))) == SCL_OK)
+		e = scl_router_run(running);
+	scl_router_free(running);
+	running = NULL;
+	return e == SCL_OK ? CLI_OK : cli_fail_err(a, e);
+}
+
+/* One STATUS round trip over a fresh DEALER. */
+static int
+router_status(struct cli_args *a)
+{
+	struct scl_router_msg m = { SCL_ROUTER_STATUS, { 0 }, { 0 } };
+	struct scl_buf frame;
+	void *ctx = zmq_ctx_new(), *s = NULL;
+	int zero = 0, timeout = 2000, rc = CLI_FAIL;
+	char reply[65536 + 64];
+	int n;
+
+	scl_buf_init(&frame);
+	if (ctx == NULL || (s = zmq_socket(ctx, ZMQ_DEALER)) == NULL ||
+	    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) ||
+	    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof(timeout)) ||
+	    zmq_connect(s, a->pos[0]) != 0) {
+		rc = cli_fail(a, "cannot connect to %s: %s", a->pos[0],
+		    zmq_strerror(zmq_errno()));
+		goto done;
+	}
+	if (scl_router_msg_encode(&frame, &m) != SCL_OK ||
+	    zmq_send(s, frame.ptr, frame.len, 0) < 0) {
+		rc = cli_fail(a, "cannot send to %s", a->pos[0]);
+		goto done;
+	}
+	if ((n = zmq_recv(s, reply, sizeof(reply), 0)) < 0) {
+		rc = cli_fail(a, "router %s did not answer in %d ms", a->pos[0],
+		    timeout);
+		goto done;
+	}
+	if ((size_t)n > sizeof(reply) ||
+	    scl_router_msg_decode(&m, scl_slice_of(reply, (size_t)n)) !=
+		SCL_OK ||
+	    m.type != SCL_ROUTER_STATUS) {
+		rc = cli_fail(a, "router %s sent a malformed status", a->pos[0]);
+		goto done;
+	}
+	printf("%.*s\n", (int)m.payload.len, (const char *)m.payload.ptr);
+	rc = CLI_OK;
+done:
+	if (s)
+		zmq_close(s);
+	if (ctx)
+		zmq_ctx_term(ctx);
+	scl_buf_dispose(&frame);
+	return rc;
+}
+
+static const struct cli_opt run_opts[] = {
+	{ "chaos", "SPEC", "inject faults: loss=P,dup=P,reorder=P,reorder_ms="
+			   "MS,seed=N", "none" },
+	{ "listen", "ENDPOINT", "ZeroMQ endpoint to bind", NULL },
+	{ "log-level", "LEVEL", "error, warn, info or debug", "info" },
+	{ "queue", "N", "messages queued per subscriber before the oldest "
+			"are dropped", "4096" },
+	{ "ready-file", "FILE", "write the bound endpoint here once ready",
+	    NULL },
+	{ "upstream", "ENDPOINT", "a parent router to chain to", "none" },
+	{ NULL, NULL, NULL, NULL },
+};
+
+static const struct cli_opt no_opts[] = { { NULL, NULL, NULL, NULL } };
+
+static const struct cli_cmd run_cmd = {
+	"router", "--listen ENDPOINT [options] | status ADDR",
+	"run the untrusted multicast router",
+	"Delivers messages by capsule name to every subscriber, best effort: "
+	"it may\nlose, duplicate and reorder, and it sees only sealed, "
+	"signed records.  Routers\nchain into a tree with --upstream.  A "
+	"slow subscriber's queue is bounded\n(--queue): its oldest messages "
+	"are dropped and counted.  --chaos injects\nloss, duplication and "
+	"reordering for tests.  'scl router status ADDR' prints\nits "
+	"counters as JSON.",
+	run_opts, 0, 0,
+	"  scl router --listen tcp://0.0.0.0:7600\n"
+	"  scl router --listen tcp://127.0.0.1:7601 --upstream "
+	"tcp://10.0.0.1:7600 \\\n"
+	"      --chaos loss=0.3,dup=0.1,reorder=0.2,seed=7\n"
+	"  scl router status tcp://127.0.0.1:7600\n",
+	router_run,
+};
+
+static const struct cli_cmd status_cmd = {
+	"router status", "ADDR", "print a router's counters (JSON)",
+	"Asks the router at ADDR for its counters: messages received, "
+	"delivered,\nforwarded upstream, dropped by chaos or by full queues, "
+	"malformed.",
+	no_opts, 1, 1, "  scl router status tcp://127.0.0.1:7600\n",
+	router_status,
+};
+
+int
+cmd_router(int argc, char **argv)
+{
+	struct cli_args a;
+	int rc;
+
+	if (argc > 0 && strcmp(argv[0], "status") == 0) {
+		if ((rc = cli_parse(&a, &status_cmd, argc - 1, argv + 1)) >= 0)
+			return rc;
+		return status_cmd.run(&a);
+	}
+	if ((rc = cli_parse(&a, &run_cmd, argc, argv)) >= 0)
+		return rc;
+	return run_cmd.run(&a);
+}
