@@ -58,6 +58,13 @@ SCL_NODISCARD enum scl_err scl_core_send(struct scl_core_io *io,
  */
 typedef void (*scl_core_main_fn)(struct scl_core_io *io, void *arg);
 
+/**
+ * Runs in the core before its main function and, in the process backend,
+ * before the seccomp filter: the place to start threads (the filter is
+ * then applied to every thread of the core).  Gets the main's @arg.
+ */
+typedef void (*scl_core_init_fn)(void *arg);
+
 struct scl_enclave_options {
 	enum scl_tee tee;
 	size_t ring_capacity;		/* per direction; 0: 1 MiB */
@@ -66,6 +73,7 @@ struct scl_enclave_options {
 					   set pin = true to use them) */
 	bool pin;
 	bool no_seccomp;		/* process backend: skip the filter */
+	scl_core_init_fn init;		/* may be NULL */
 };
 
 struct scl_enclave;

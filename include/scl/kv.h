@@ -141,6 +141,10 @@ SCL_NODISCARD enum scl_err scl_kv_receive(struct scl_kv *kv,
  * FETCHes. */
 SCL_NODISCARD enum scl_err scl_kv_tick(struct scl_kv *kv, uint64_t now_us);
 
+/** Whether closed batches are still being sealed (their BATCH outputs
+ * are still to come). */
+bool scl_kv_sealing(struct scl_kv *kv);
+
 /** The microsecond (absolute) at which scl_kv_tick next has work. */
 uint64_t scl_kv_next_tick(const struct scl_kv *kv);
 

@@ -30,6 +30,19 @@
 extern "C" {
 #endif
 
+struct scl_actors;
+struct scl_dec;
+
+/** What the core starts with (its main's argument). */
+struct scl_worker_boot {
+	unsigned actor_threads;		/* crypto actors; 0: none */
+	struct scl_actors *actors;	/* made by scl_worker_core_init */
+};
+
+/** The core's init (scl_enclave_options.init): starts the actors before
+ * the seccomp filter. @arg: a struct scl_worker_boot. */
+void scl_worker_core_init(void *arg);
+
 /** The trusted core's main function (pass to scl_enclave_start). */
 void scl_worker_core_main(struct scl_core_io *io, void *arg);
 
@@ -39,6 +52,11 @@ enum scl_core_op {
 	SCL_CORE_REPORT = 'R',	/* nonce -> 64 B report data */
 	SCL_CORE_INSTALL = 'K',	/* meta, cert, wrapped keys -> () */
 	SCL_CORE_WRITE = 'W',	/* payloads -> records, heartbeat */
+	SCL_CORE_KV_OPEN = 'O',	/* KVS parameters -> () */
+	SCL_CORE_KV_OPS = 'V',	/* now, KVS requests -> KV reply */
+	SCL_CORE_KV_RECEIVE = 'M', /* now, a peer's message -> KV reply */
+	SCL_CORE_KV_TICK = 'T',	/* now -> KV reply */
+	SCL_CORE_KV_STATS = 'Q', /* -> JSON text */
 };
 
 /**
@@ -61,6 +79,7 @@ struct scl_worker_options {
 	const char *platform_key;	/* sim: the platform key file */
 	const char *broker;		/* key broker endpoint */
 	const char *measure_path;	/* code measured; NULL: /proc/self/exe */
+	unsigned actor_threads;		/* crypto actors in the core (KVS) */
 	struct scl_logger log;
 };
 
@@ -90,6 +109,101 @@ SCL_NODISCARD enum scl_err scl_worker_attest(struct scl_worker *w,
 SCL_NODISCARD enum scl_err scl_worker_seal(struct scl_worker *w,
     const struct scl_slice *payloads, size_t n,
     struct scl_capsule_batch *out);
+
+
+/* --- KVS requests (docs/PROTOCOL.md "KVS requests") -------------------- */
+
+enum scl_kvreq_op {
+	SCL_KVREQ_GET = 'g',
+	SCL_KVREQ_PUT = 'p',
+	SCL_KVREQ_DELETE = 'd',
+	SCL_KVREQ_SCAN = 's',
+	SCL_KVREQ_FLUSH = 'f',
+};
+
+/** One operation; slices are borrowed. */
+struct scl_kvreq {
+	enum scl_kvreq_op op;
+	struct scl_slice key, value;		/* GET, PUT, DELETE */
+	struct scl_slice prefix, start, end;	/* SCAN */
+	uint32_t limit;				/* SCAN; 0: none */
+};
+
+/** Appends @r to @ops. */
+SCL_NODISCARD enum scl_err scl_kvreq_encode(struct scl_buf *ops,
+    const struct scl_kvreq *r);
+/** Reads the next operation from @d (bounds-checked). */
+SCL_NODISCARD enum scl_err scl_kvreq_decode(struct scl_dec *d,
+    struct scl_kvreq *out);
+
+/** One operation's result; slices borrow from the reply. */
+struct scl_kvres {
+	bool ok;			/* GET: found; PUT, DELETE: done */
+	struct scl_slice value;		/* GET */
+	uint64_t lamport;		/* GET: the value's version */
+	uint8_t writer[32];
+	struct scl_slice error;		/* PUT, DELETE when !ok */
+	uint32_t n;			/* SCAN: entries */
+	struct scl_slice entries;	/* SCAN: scl_kvres_scan_next */
+	uint64_t through;		/* FLUSH */
+};
+
+/** Reads the result of an @op from @d. */
+SCL_NODISCARD enum scl_err scl_kvres_decode(struct scl_dec *d,
+    enum scl_kvreq_op op, struct scl_kvres *out);
+/** Iterates a SCAN result's entries; false at the end or if malformed. */
+bool scl_kvres_scan_next(struct scl_slice *entries, struct scl_slice *key,
+    struct scl_slice *value);
+
+/* Client frames (a worker's --listen socket). */
+#define SCL_KVCLIENT_OPS 1
+#define SCL_KVCLIENT_STATUS 2
+#define SCL_KVCLIENT_DURABLE 0x01	/* reply once W servers hold it */
+
+/** A request frame: kind, id, flags, and (OPS) @n encoded operations. */
+SCL_NODISCARD enum scl_err scl_kvclient_request(struct scl_buf *out,
+    uint8_t kind, uint64_t id, uint8_t flags, uint32_t n,
+    struct scl_slice ops);
+/** Parses a reply frame: its id, whether it succeeded, and its body
+ * (results, status JSON, or the error text). */
+SCL_NODISCARD enum scl_err scl_kvclient_reply(struct scl_slice frame,
+    uint64_t *id, bool *ok, struct scl_slice *body);
+
+/* --- Serving: the host's network side -------------------------------------- */
+
+struct scl_worker_kv_options {
+	size_t batch_max_puts;		/* 0: 1024 */
+	uint64_t batch_delay_us;	/* 0: 2000 */
+	bool plain;			/* benchmark baseline: no crypto,
+					   no servers */
+};
+
+/** Opens the KVS in the attested core (with @actor_threads actors
+ * started at scl_worker_start: see scl_worker_options). */
+SCL_NODISCARD enum scl_err scl_worker_kv_open(struct scl_worker *w,
+    const struct scl_worker_kv_options *opt);
+
+struct scl_worker_serve_options {
+	const char *listen;		/* clients (scl kv, benchmarks) */
+	const char *router;		/* the multicast router */
+	const char *const *servers;	/* the capsule's servers */
+	size_t n_servers;
+	unsigned write_quorum;
+	struct scl_slice meta;		/* the capsule's metadata */
+	bool catch_up;			/* rebuild from the servers first */
+};
+
+/**
+ * Runs the host: serves clients, talks to the router and the servers,
+ * feeds the core, until scl_worker_stop_serving().  Durable replies wait
+ * for the servers' write quorum.
+ */
+SCL_NODISCARD enum scl_err scl_worker_serve(struct scl_worker *w,
+    const struct scl_worker_serve_options *opt);
+/** Async-signal-safe. */
+void scl_worker_stop_serving(struct scl_worker *w);
+/** The bound client endpoint, once serving. */
+const char *scl_worker_endpoint(const struct scl_worker *w);
 
 /** Stops the core; @ex (may be NULL) says how it ended. */
 void scl_worker_stop(struct scl_worker *w, struct scl_enclave_exit *ex);

@@ -19,6 +19,7 @@ struct scl_actors {
 	pthread_cond_t work;
 	struct scl_actor_job *head, *tail;	/* runnable jobs */
 	bool stop;
+	unsigned started;	/* threads that finished starting up */
 };
 
 struct scl_actor_stream {
@@ -100,6 +101,8 @@ actor_main(void *arg)
 
 	pthread_setname_np(pthread_self(), "scl-actor");
 	pthread_mutex_lock(&a->lock);
+	a->started++;
+	pthread_cond_broadcast(&a->work);
 	for (;;) {
 		struct scl_actor_job *j;
 		while (a->head == NULL && !a->stop)
@@ -144,6 +147,13 @@ scl_actors_new(struct scl_actors **out, unsigned threads)
 		}
 		a->n++;
 	}
+	/* Every thread is past its start-up when this returns: a trusted
+	 * core installs its seccomp filter next, and thread start-up makes
+	 * system calls the filter forbids. */
+	pthread_mutex_lock(&a->lock);
+	while (a->started < a->n)
+		pthread_cond_wait(&a->work, &a->lock);
+	pthread_mutex_unlock(&a->lock);
 	*out = a;
 	return SCL_OK;
 }

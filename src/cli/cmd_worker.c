@@ -12,12 +12,58 @@
 #include "capsule_cli.h"
 
 static volatile sig_atomic_t stop_requested;
+static struct scl_worker *serving;
 
 static void
 on_stop(int sig)
 {
 	(void)sig;
 	stop_requested = 1;
+	if (serving)
+		scl_worker_stop_serving(serving);
+}
+
+/* --listen: the KVS in the core, served to clients until SIGTERM. */
+static int
+serve_kv(struct cli_args *a, struct scl_worker *w, struct local *l)
+{
+	struct scl_worker_kv_options ko;
+	struct scl_worker_serve_options so;
+	const char *servers[SCL_SERVERS_MAX];
+	uint64_t batch, delay;
+	enum scl_err e;
+
+	memset(&ko, 0, sizeof(ko));
+	memset(&so, 0, sizeof(so));
+	if (!cli_get_u64(a, "batch", 1024, 1, 65536, &batch) ||
+	    !cli_get_u64(a, "batch-delay-us", 2000, 50, 10000000, &delay))
+		return CLI_USAGE;
+	ko.batch_max_puts = (size_t)batch;
+	ko.batch_delay_us = delay;
+	ko.plain = cli_has(a, "plain");
+	if (ko.plain)
+		fprintf(stderr, "worker: --plain: NO encryption, signatures or "
+				"servers (a benchmark baseline only)\n");
+	if ((e = scl_worker_kv_open(w, &ko)) != SCL_OK)
+		return cli_fail(a, "opening the KVS: %s", scl_err_last());
+	so.listen = cli_get(a, "listen");
+	so.router = cli_get(a, "router");
+	so.meta = scl_buf_slice(&l->meta_bytes);
+	so.write_quorum = l->meta.write_quorum;
+	so.catch_up = !cli_has(a, "no-catch-up");
+	if (l->client && !ko.plain) {
+		so.n_servers = scl_client_count(l->client);
+		for (size_t i = 0; i < so.n_servers && i < SCL_SERVERS_MAX; i++)
+			servers[i] = scl_client_addr(l->client, i);
+		so.servers = servers;
+	}
+	serving = w;
+	printf("worker: KVS open in the core (batches of up to %llu puts or "
+	       "%llu us)\n", (unsigned long long)batch,
+	    (unsigned long long)delay);
+	e = scl_worker_serve(w, &so);
+	serving = NULL;
+	return e == SCL_OK ? CLI_OK : cli_fail_err(a, e);
 }
 
 /* Seals the lines of @in through the core, 64 to a batch, and stores
@@ -108,6 +154,12 @@ worker_run(struct cli_args *a)
 							    "platform-key")
 						      : platform;
 	opt.broker = cli_get(a, "broker");
+	{
+		uint64_t actors;
+		if (!cli_get_u64(a, "actors", 2, 1, 64, &actors))
+			return CLI_USAGE;
+		opt.actor_threads = (unsigned)actors;
+	}
 	opt.log.fn = scl_log_to_file;
 	opt.log.max = SCL_LOG_INFO;
 	/* The core first: the process backend forks, which must happen
@@ -155,6 +207,10 @@ worker_run(struct cli_args *a)
 	sa.sa_handler = on_stop;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	if (cli_get(a, "listen")) {
+		rc = serve_kv(a, w, &l);
+		goto done;
+	}
 	printf("worker: ready; idle until SIGTERM\n");
 	fflush(stdout);
 	while (!stop_requested) {
@@ -178,14 +234,23 @@ done:
 }
 
 static const struct cli_opt worker_opts[] = {
+	{ "actors", "N", "crypto actor threads in the core", "2" },
 	{ "append", "FILE", "seal FILE's lines in the core and store them "
 			    "('-' for stdin)", NULL },
+	{ "batch", "N", "KVS: puts per sealed record, at most", "1024" },
+	{ "batch-delay-us", "US", "KVS: seal a batch after this long", "2000" },
 	{ "attest", "BACKEND", "sim or tsm (configfs-tsm)", "sim" },
 	{ "broker", "ENDPOINT", "the capsule owner's key broker", NULL },
 	{ "capsule", "NAME", "the capsule to write", NULL },
+	{ "listen", "ENDPOINT", "KVS: serve clients here (scl kv)", NULL },
+	{ "no-catch-up", NULL, "KVS: do not rebuild from the servers first",
+	    NULL },
 	{ "once", NULL, "exit after attesting (and --append)", NULL },
+	{ "plain", NULL, "KVS: no crypto, no servers (benchmark baseline)",
+	    NULL },
 	{ "platform-key", "FILE", "sim platform key",
 	    "DIR/sim-platform.key" },
+	{ "router", "ENDPOINT", "KVS: the multicast router", NULL },
 	{ "servers", "LIST", "the capsule's servers", "from its metadata" },
 	{ "tee", "BACKEND", "thread, process or crossing", "process" },
 	{ NULL, NULL, NULL, NULL },
@@ -200,12 +265,16 @@ static const struct cli_cmd worker_cmd = {
 	"the capsule owner's key broker, and\nreceives a writer certificate "
 	"and the data keys wrapped for it alone.  With\n--append it seals "
 	"lines into records in the core and stores them on the\ncapsule's "
-	"servers.  It then idles (no CPU) until SIGTERM, or exits with\n"
-	"--once.  The sim attestation backend proves nothing against the "
-	"host.",
+	"servers.  With --listen it runs the KVS in the core: clients (scl "
+	"kv) reach it\nthere, peers through --router, and every batch is "
+	"stored on the servers.\nOtherwise it idles (no CPU) until SIGTERM, "
+	"or exits with --once.  The sim\nattestation backend proves nothing "
+	"against the host.",
 	worker_opts, 0, 0,
 	"  scl worker --capsule $name --broker tcp://127.0.0.1:7500 \\\n"
-	"      --platform-key platform.key --append notes.txt --once\n",
+	"      --platform-key platform.key --append notes.txt --once\n"
+	"  scl worker --capsule $name --broker tcp://127.0.0.1:7500 \\\n"
+	"      --router tcp://127.0.0.1:7600 --listen tcp://127.0.0.1:7700\n",
 	worker_run,
 };
 

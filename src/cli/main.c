@@ -25,6 +25,7 @@ static const struct group groups[] = {
 	    cmd_worker },
 	{ "router", "run the untrusted multicast router; 'status ADDR'",
 	    cmd_router },
+	{ "kv", "get, put, delete and scan a worker's KVS", cmd_kv },
 	{ "bench", "measure SCL against the machine's limits", cmd_bench },
 	{ NULL, NULL, NULL },
 };

@@ -128,6 +128,8 @@ core_thread(void *arg)
 
 	if (e->opt.pin)
 		pin(e->opt.core_cpu);
+	if (e->opt.init)
+		e->opt.init(e->arg);
 	e->fn(&e->io, e->arg);
 	/* Tell the host no more replies will come. */
 	if (e->io.tee == SCL_TEE_CROSSING)
@@ -174,6 +176,8 @@ core_process(struct scl_enclave *e)
 		pin(e->opt.core_cpu);
 	if (rings_setup(e, &io, false) != SCL_OK)
 		_exit(120);
+	if (e->opt.init)
+		e->opt.init(e->arg);
 	if (!e->opt.no_seccomp && scl_enclave__seccomp() != SCL_OK)
 		_exit(121);
 	e->fn(&io, e->arg);

@@ -6,7 +6,9 @@
  * yield, and exit.  No files, no sockets, no process or signal control,
  * no writes anywhere: whatever leaves the core leaves through the rings,
  * where the host sees only what the core chose to send.  Anything else
- * kills the whole core process (SECCOMP_RET_KILL_PROCESS).
+ * kills the whole core process (SECCOMP_RET_KILL_PROCESS).  The filter
+ * is synchronized to every thread the core started before it (TSYNC):
+ * its crypto actors are held to the same rules.
  */
 #include <seccomp.h>
 
@@ -31,6 +33,8 @@ scl_enclave__seccomp(void)
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	int rc = ctx ? 0 : -1;
 
+	if (rc == 0)
+		rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	for (size_t i = 0; rc == 0 && i < sizeof(allowed) / sizeof(*allowed);
 	     i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);

@@ -937,6 +937,17 @@ scl_kv_tick(struct scl_kv *kv, uint64_t now_us)
 	return SCL_OK;
 }
 
+bool
+scl_kv_sealing(struct scl_kv *kv)
+{
+	bool busy;
+
+	pthread_mutex_lock(&kv->lock);
+	busy = kv->flush_r != kv->flush_w;
+	pthread_mutex_unlock(&kv->lock);
+	return busy;
+}
+
 uint64_t
 scl_kv_next_tick(const struct scl_kv *kv)
 {

@@ -16,22 +16,9 @@
 #include "scl/attest.h"
 #include "scl/codec.h"
 #include "scl/worker.h"
+#include "worker_int.h"
 
-#define MSG_MAX ((size_t)17 << 20)
 
-struct scl_worker_core {
-	struct scl_sign_key sign;
-	struct scl_box_key box;
-	bool have_keys;
-	uint8_t name[SCL_NAME_BYTES];
-	struct scl_capsule_meta meta;
-	struct scl_capsule_keyring *keys;
-	struct scl_buf cert;
-	struct scl_capsule_writer *writer;
-	bool cert_written;
-	struct scl_buf body;		/* the reply being built */
-	struct scl_buf out;		/* status byte + body */
-};
 
 static enum scl_err
 op_init(struct scl_worker_core *c, struct scl_buf *body)
@@ -112,7 +99,8 @@ install(struct scl_worker_core *c, struct scl_slice in)
 	}
 	if ((e = scl_dec_finish(&d)) != SCL_OK)
 		return e;
-	if ((e = scl_buf_set(&c->cert, cb)) != SCL_OK)
+	if ((e = scl_buf_set(&c->cert, cb)) != SCL_OK ||
+	    (e = scl_buf_set(&c->meta_bytes, meta)) != SCL_OK)
 		return e;
 	memset(&head, 0, sizeof(head));
 	/* Writes use the newest epoch; older ones remain for reading. */
@@ -193,7 +181,9 @@ scl_worker_core_new(void)
 		return NULL;
 	scl_buf_init(&c->out);
 	scl_buf_init(&c->cert);
+	scl_buf_init(&c->meta_bytes);
 	scl_buf_init(&c->body);
+	scl_kv_output_init(&c->kv_out);
 	return c;
 }
 
@@ -202,12 +192,15 @@ scl_worker_core_free(struct scl_worker_core *c)
 {
 	if (c == NULL)
 		return;
+	scl_kv_free(c->kv);
+	scl_kv_output_dispose(&c->kv_out);
 	scl_capsule_writer_free(c->writer);
 	if (c->keys) {
 		scl_capsule_keyring_wipe(c->keys);
 		free(c->keys);
 	}
 	scl_buf_dispose(&c->cert);
+	scl_buf_dispose(&c->meta_bytes);
 	scl_buf_dispose(&c->out);
 	scl_buf_dispose(&c->body);
 	scl_sign_key_wipe(&c->sign);
@@ -237,7 +230,25 @@ scl_worker_core_handle(struct scl_worker_core *c, struct scl_slice msg)
 		e = op_install(c, rest);
 		break;
 	case SCL_CORE_WRITE:
-		e = op_write(c, rest, &c->body);
+		e = c->kv ? scl_err_set(SCL_EINVAL, "the core runs a KVS: its "
+		    "chain is the KVS's") : op_write(c, rest, &c->body);
+		break;
+	case SCL_CORE_KV_OPEN:
+		e = c->cert_written ? scl_err_set(SCL_EINVAL, "the core has "
+		    "written records outside a KVS") : scl_worker__kv_open(c,
+		    rest);
+		break;
+	case SCL_CORE_KV_OPS:
+		e = scl_worker__kv_ops(c, rest, &c->body);
+		break;
+	case SCL_CORE_KV_RECEIVE:
+		e = scl_worker__kv_receive(c, rest, &c->body);
+		break;
+	case SCL_CORE_KV_TICK:
+		e = scl_worker__kv_tick(c, rest, &c->body);
+		break;
+	case SCL_CORE_KV_STATS:
+		e = scl_worker__kv_stats(c, &c->body);
 		break;
 	default:
 		e = scl_err_set(SCL_EINVAL, "unknown core request 0x%02x",
@@ -257,13 +268,25 @@ scl_worker_core_handle(struct scl_worker_core *c, struct scl_slice msg)
 }
 
 void
+scl_worker_core_init(void *arg)
+{
+	struct scl_worker_boot *boot = arg;
+
+	if (boot && boot->actor_threads &&
+	    scl_actors_new(&boot->actors, boot->actor_threads) != SCL_OK)
+		boot->actors = NULL; /* KV_OPEN will say it has none */
+}
+
+void
 scl_worker_core_main(struct scl_core_io *io, void *arg)
 {
+	struct scl_worker_boot *boot = arg;
 	struct scl_worker_core *c = scl_worker_core_new();
 	uint8_t *in = malloc(MSG_MAX);
 	size_t len;
 
-	(void)arg;
+	if (c && boot)
+		c->actors = boot->actors;
 	while (c && in && scl_core_recv(io, in, MSG_MAX, &len, -1) == SCL_OK) {
 		struct scl_slice out = scl_worker_core_handle(c,
 		    scl_slice_of(in, len));
@@ -272,4 +295,8 @@ scl_worker_core_main(struct scl_core_io *io, void *arg)
 	}
 	scl_worker_core_free(c);
 	free(in);
+	if (boot && boot->actors) {
+		scl_actors_free(boot->actors);
+		boot->actors = NULL;
+	}
 }

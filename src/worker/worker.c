@@ -10,20 +10,12 @@
 #include "scl/broker.h"
 #include "scl/codec.h"
 #include "scl/worker.h"
+#include "worker_int.h"
 
-#define REPLY_MAX ((size_t)17 << 20)
 
-struct scl_worker {
-	struct scl_worker_options opt;
-	char broker[256], platform_key[4096], measure_path[4096];
-	struct scl_enclave *e;
-	uint8_t writer[32], box[32];
-	uint8_t *reply;
-};
 
-/* One request to the core; the reply's body in *body (borrowed). */
-static enum scl_err
-core_call(struct scl_worker *w, const void *req, size_t len,
+enum scl_err
+scl_worker__call(struct scl_worker *w, const void *req, size_t len,
     struct scl_slice *body)
 {
 	size_t n;
@@ -65,9 +57,12 @@ scl_worker_start(struct scl_worker **out, const struct scl_worker_options *opt)
 	memset(&eo, 0, sizeof(eo));
 	eo.tee = opt->tee;
 	eo.ring_capacity = (size_t)64 << 20;
-	if ((e = scl_enclave_start(&w->e, &eo, scl_worker_core_main, NULL)) !=
+	eo.init = scl_worker_core_init;
+	w->boot.actor_threads = opt->actor_threads;
+	if ((e = scl_enclave_start(&w->e, &eo, scl_worker_core_main,
+		 &w->boot)) !=
 		SCL_OK ||
-	    (e = core_call(w, &(uint8_t){ SCL_CORE_INIT }, 1, &body)) !=
+	    (e = scl_worker__call(w, &(uint8_t){ SCL_CORE_INIT }, 1, &body)) !=
 		SCL_OK) {
 		scl_worker_stop(w, NULL);
 		return e;
@@ -149,7 +144,7 @@ scl_worker_attest(struct scl_worker *w, struct scl_slice meta)
 		goto done;
 	req[0] = SCL_CORE_REPORT;
 	memcpy(req + 1, nonce, sizeof(nonce));
-	if ((e = core_call(w, req, sizeof(req), &body)) != SCL_OK)
+	if ((e = scl_worker__call(w, req, sizeof(req), &body)) != SCL_OK)
 		goto done;
 	if (body.len != sizeof(rd)) {
 		e = scl_err_set(SCL_EFORMAT, "report data of %zu bytes",
@@ -171,7 +166,7 @@ scl_worker_attest(struct scl_worker *w, struct scl_slice meta)
 		scl_enc_bytes(&enc, g->keys[i].sealed, 80);
 	}
 	if ((e = enc.err) == SCL_OK)
-		e = core_call(w, msg.ptr, msg.len, &body);
+		e = scl_worker__call(w, msg.ptr, msg.len, &body);
 done:
 	scl_buf_dispose(&ev);
 	scl_buf_dispose(&msg);
@@ -201,7 +196,7 @@ scl_worker_seal(struct scl_worker *w, const struct scl_slice *payloads,
 		scl_enc_blob32(&enc, payloads[i].ptr, payloads[i].len);
 	e = enc.err;
 	if (e == SCL_OK)
-		e = core_call(w, msg.ptr, msg.len, &body);
+		e = scl_worker__call(w, msg.ptr, msg.len, &body);
 	scl_buf_dispose(&msg);
 	if (e != SCL_OK)
 		return e;
@@ -228,6 +223,27 @@ scl_worker_seal(struct scl_worker *w, const struct scl_slice *payloads,
 			return e;
 		return scl_buf_set(&out->heartbeat, hb);
 	}
+}
+
+enum scl_err
+scl_worker_kv_open(struct scl_worker *w, const struct scl_worker_kv_options *opt)
+{
+	struct scl_buf req;
+	struct scl_enc enc;
+	struct scl_slice body;
+	enum scl_err e;
+
+	scl_buf_init(&req);
+	scl_enc_init(&enc, &req);
+	scl_enc_u8(&enc, SCL_CORE_KV_OPEN);
+	scl_enc_u32(&enc, (uint32_t)opt->batch_max_puts);
+	scl_enc_u64(&enc, opt->batch_delay_us);
+	scl_enc_u8(&enc, opt->plain);
+	e = enc.err;
+	if (e == SCL_OK)
+		e = scl_worker__call(w, req.ptr, req.len, &body);
+	scl_buf_dispose(&req);
+	return e;
 }
 
 void

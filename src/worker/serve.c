@@ -1,0 +1,827 @@
+/*
+ * serve.c - the host side of a KVS worker: the network around the core.
+ *
+ * Three threads, each owning its sockets (ZeroMQ sockets are not
+ * thread-safe), joined by inproc PAIR sockets:
+ * - the main loop: clients (ROUTER on --listen), the router (DEALER),
+ *   and every call into the core, which is a state machine driven by
+ *   requests, peers' messages and ticks;
+ * - the appender: sends the core's sealed batches to the capsule
+ *   servers in chain order, pipelined, and reports how far the write
+ *   quorum holds them (durable replies wait for that);
+ * - the fetcher: reads what the core asks for (gaps, a late start) from
+ *   the servers and hands it back as batch messages.
+ * The host never sees a key or a plaintext value it was not given by a
+ * client; what it relays is sealed and verified by the core.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "scl/client.h"
+#include "scl/codec.h"
+#include "scl/router.h"
+#include "worker_int.h"
+
+#define APPEND_WINDOW 64
+#define ROUTE_MAX 256
+
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A client reply held until the servers hold its writes. */
+struct held_reply {
+	struct held_reply *next;
+	uint64_t through;
+	size_t route_len;
+	uint8_t route[ROUTE_MAX];
+	struct scl_buf frame;
+};
+
+struct node {
+	struct scl_worker *w;
+	struct scl_worker_serve_options opt;
+	uint8_t name[SCL_NAME_BYTES];
+	void *zctx, *clients, *router, *app, *fetch;
+	pthread_t app_th, fetch_th;
+	bool app_started, fetch_started;
+	struct scl_buf req, frame;
+	uint64_t durable;		/* own ops the write quorum holds */
+	uint64_t through;		/* own ops so far */
+	uint64_t next_tick;		/* µs */
+	bool sealing, more;
+	struct held_reply *held;
+	uint64_t next_sub_ms;
+	uint64_t published, fetched_in, appended;
+	bool caught_up;
+	/* handed to the threads (read-only after start) */
+	struct scl_client_options copt;
+};
+
+/* --- the appender thread --------------------------------------------------- */
+
+struct app_entry {
+	uint64_t through, ticket;
+	bool submitted;
+	struct scl_capsule_batch batch;
+};
+
+/* Waits out a ticket whose outcome no longer matters (it is resent, or
+ * the appender is stopping). */
+static void
+settle(struct scl_client *c, uint64_t ticket)
+{
+	if (scl_client_append_wait(c, ticket, NULL) != SCL_OK)
+		scl_err_clear();
+}
+
+static void *
+appender_main(void *arg)
+{
+	struct node *n = arg;
+	void *s = zmq_socket(n->zctx, ZMQ_PAIR);
+	struct scl_client *c = NULL;
+	struct app_entry *q = NULL;
+	size_t nq = 0, cap = 0;
+	bool stop = false;
+
+	if (s == NULL || zmq_connect(s, "inproc://appender") != 0 ||
+	    scl_client_new(&c, n->opt.servers, n->opt.n_servers, &n->copt) !=
+		SCL_OK)
+		goto done;
+	while (!stop) {
+		zmq_msg_t m;
+		bool waiting = false;
+		/* Take every batch offered (block only when idle). */
+		for (;;) {
+			int flags = nq ? ZMQ_DONTWAIT : 0;
+			zmq_msg_init(&m);
+			if (zmq_msg_recv(&m, s, flags) < 0) {
+				zmq_msg_close(&m);
+				break;
+			}
+			if (zmq_msg_size(&m) < 8) { /* the stop signal */
+				zmq_msg_close(&m);
+				stop = true;
+				break;
+			}
+			if (nq == cap) {
+				cap = cap ? 2 * cap : 64;
+				q = realloc(q, cap * sizeof(*q));
+				if (q == NULL)
+					abort(); /* nothing sane is left */
+			}
+			memset(&q[nq], 0, sizeof(q[nq]));
+			scl_capsule_batch_init(&q[nq].batch);
+			q[nq].through = scl_le64_load(zmq_msg_data(&m));
+			if (scl_kv_msg_to_batch(scl_slice_of((uint8_t *)
+				zmq_msg_data(&m) + 8, zmq_msg_size(&m) - 8),
+				&q[nq].batch) == SCL_OK)
+				nq++;
+			else
+				scl_capsule_batch_dispose(&q[nq].batch);
+			zmq_msg_close(&m);
+		}
+		/* Submit in chain order while the window has room. */
+		for (size_t i = 0; i < nq; i++) {
+			if (q[i].submitted)
+				continue;
+			if (scl_client_append_submit(c, &q[i].batch,
+				n->opt.write_quorum, APPEND_WINDOW,
+				&q[i].ticket) != SCL_OK)
+				break;
+			q[i].submitted = true;
+		}
+		/* Wait for the oldest; report it durable or start over. */
+		if (nq && q[0].submitted) {
+			enum scl_err e = scl_client_append_wait(c, q[0].ticket,
+			    NULL);
+			if (e == SCL_OK) {
+				uint8_t done[8];
+				scl_le64_store(done, q[0].through);
+				(void)zmq_send(s, done, 8, 0);
+				scl_capsule_batch_dispose(&q[0].batch);
+				memmove(&q[0], &q[1], (nq - 1) * sizeof(*q));
+				nq--;
+			} else {
+				/* Keep the order: settle what is in flight,
+				 * then resend from here after a pause. */
+				for (size_t i = 1; i < nq; i++)
+					if (q[i].submitted) {
+						settle(c, q[i].ticket);
+						q[i].submitted = false;
+					}
+				q[0].submitted = false;
+				waiting = true;
+			}
+		}
+		if (waiting)
+			usleep(200000);
+	}
+done:
+	for (size_t i = 0; i < nq; i++) {
+		if (q[i].submitted)
+			settle(c, q[i].ticket);
+		scl_capsule_batch_dispose(&q[i].batch);
+	}
+	free(q);
+	scl_client_free(c);
+	if (s)
+		zmq_close(s);
+	return NULL;
+}
+
+/* --- the fetcher thread ------------------------------------------------------ */
+
+/* Reads @writer's @from..@to from server @i as batch messages (each up
+ * to a stored heartbeat) and sends them to the main loop. */
+static uint64_t
+fetch_range(struct scl_client *c, size_t i, const uint8_t *name,
+    const uint8_t *writer, uint64_t from, uint64_t to, void *s)
+{
+	struct scl_client_reader rd;
+	struct scl_capsule_source src;
+	struct scl_capsule_batch b;
+	struct scl_buf rec, hb, msg;
+	uint64_t next = from;
+
+	scl_client_reader_init(&rd, c, i, name);
+	src = scl_client_reader_source(&rd);
+	scl_capsule_batch_init(&b);
+	scl_buf_init(&rec);
+	scl_buf_init(&hb);
+	scl_buf_init(&msg);
+	while (next <= to) {
+		uint64_t at;
+		bool ok = true;
+		static const uint8_t unhashed[SCL_HASH_BYTES];
+		if (src.heartbeat_from(src.ctx, writer, next, &at, &hb) !=
+			SCL_OK ||
+		    at < next)
+			break;
+		scl_capsule_batch_clear(&b);
+		for (uint64_t sq = next; sq <= at && ok; sq++)
+			ok = src.record(src.ctx, writer, sq, &rec) == SCL_OK &&
+			    scl_capsule_batch_add(&b, scl_buf_slice(&rec),
+				unhashed) == SCL_OK;
+		if (!ok || scl_buf_set(&b.heartbeat, scl_buf_slice(&hb)) !=
+			SCL_OK ||
+		    scl_kv_msg_from_batch(&msg, &b) != SCL_OK)
+			break;
+		(void)zmq_send(s, msg.ptr, msg.len, 0);
+		next = at + 1;
+	}
+	scl_err_clear();
+	scl_buf_dispose(&rec);
+	scl_buf_dispose(&hb);
+	scl_buf_dispose(&msg);
+	scl_capsule_batch_dispose(&b);
+	scl_client_reader_dispose(&rd);
+	return next;
+}
+
+/* Everything every writer stored, for a worker starting late. */
+static void
+catch_up(struct node *n, struct scl_client *c, void *s)
+{
+	uint8_t (*writers)[SCL_WRITER_BYTES] = calloc(1024, SCL_WRITER_BYTES);
+	size_t nw = 0;
+
+	if (writers && scl_client_writers(c, n->name, 1, writers, 1024, &nw) ==
+	    SCL_OK) {
+		for (size_t k = 0; k < nw; k++) {
+			struct scl_client_heads h;
+			if (scl_client_heads(c, n->name, writers[k], 1, &h) !=
+				SCL_OK ||
+			    h.best == 0)
+				continue;
+			(void)fetch_range(c, h.best_server, n->name,
+			    writers[k], 1, h.best, s);
+		}
+	}
+	scl_err_clear();
+	free(writers);
+	(void)zmq_send(s, "", 0, 0); /* caught up */
+}
+
+static void *
+fetcher_main(void *arg)
+{
+	struct node *n = arg;
+	void *s = zmq_socket(n->zctx, ZMQ_PAIR);
+	struct scl_client *c = NULL;
+	uint8_t req[32 + 16];
+	size_t rotate = 0;
+
+	if (s == NULL || zmq_connect(s, "inproc://fetcher") != 0 ||
+	    scl_client_new(&c, n->opt.servers, n->opt.n_servers, &n->copt) !=
+		SCL_OK)
+		goto done;
+	if (n->opt.catch_up)
+		catch_up(n, c, s);
+	for (;;) {
+		int got = zmq_recv(s, req, sizeof(req), 0);
+		uint64_t from, to;
+		if (got != (int)sizeof(req))
+			break; /* the stop signal */
+		from = scl_le64_load(req + 32);
+		to = scl_le64_load(req + 40);
+		/* Any server may have it; start with a different one each
+		 * time so that one that lags does not stall everyone. */
+		for (size_t k = 0; k < n->opt.n_servers && from <= to; k++)
+			from = fetch_range(c, (rotate + k) % n->opt.n_servers,
+			    n->name, req, from, to, s);
+		rotate++;
+	}
+done:
+	scl_client_free(c);
+	if (s)
+		zmq_close(s);
+	return NULL;
+}
+
+/* --- the main loop ----------------------------------------------------------- */
+
+static void
+publish(struct node *n, struct scl_slice msg)
+{
+	struct scl_router_msg m;
+
+	if (n->router == NULL)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = SCL_ROUTER_PUB;
+	memcpy(m.name, n->name, SCL_NAME_BYTES);
+	m.payload = msg;
+	if (scl_router_msg_encode(&n->frame, &m) == SCL_OK &&
+	    zmq_send(n->router, n->frame.ptr, n->frame.len, ZMQ_DONTWAIT) >= 0)
+		n->published++;
+}
+
+static void
+subscribe(struct node *n)
+{
+	struct scl_router_msg m;
+
+	if (n->router == NULL)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = SCL_ROUTER_SUB;
+	memcpy(m.name, n->name, SCL_NAME_BYTES);
+	if (scl_router_msg_encode(&n->frame, &m) == SCL_OK)
+		(void)zmq_send(n->router, n->frame.ptr, n->frame.len,
+		    ZMQ_DONTWAIT);
+	n->next_sub_ms = mono_ms() + SCL_ROUTER_RENEW_MS;
+}
+
+/* Sends the outputs of a KV reply where they go; *@results gets the
+ * requests' results. */
+static enum scl_err
+dispatch(struct node *n, struct scl_slice body, struct scl_slice *results)
+{
+	struct scl_dec d;
+	uint16_t count;
+
+	scl_dec_init(&d, body, "core KV reply");
+	n->more = scl_dec_u8(&d, "more") != 0;
+	n->sealing = scl_dec_u8(&d, "sealing") != 0;
+	n->through = scl_dec_u64(&d, "through");
+	n->next_tick = scl_dec_u64(&d, "next tick");
+	count = scl_dec_u16(&d, "outputs");
+	for (uint16_t i = 0; i < count && scl_dec_ok(&d); i++) {
+		uint8_t kind = scl_dec_u8(&d, "kind");
+		uint64_t through = scl_dec_u64(&d, "through");
+		const uint8_t *writer = scl_dec_bytes(&d, 32, "writer");
+		uint64_t from = scl_dec_u64(&d, "from");
+		uint64_t to = scl_dec_u64(&d, "to");
+		struct scl_slice msg = scl_dec_blob32(&d, REPLY_MAX, "message");
+		if (!scl_dec_ok(&d))
+			break;
+		if (kind == SCL_KV_OUT_BATCH || kind == SCL_KV_OUT_SYNC)
+			publish(n, msg);
+		if (kind == SCL_KV_OUT_BATCH && n->app) {
+			/* one frame: u64 through, then the message */
+			uint8_t hdr[8];
+			scl_le64_store(hdr, through);
+			scl_buf_clear(&n->frame);
+			if (scl_buf_append(&n->frame, hdr, 8) == SCL_OK &&
+			    scl_buf_append(&n->frame, msg.ptr, msg.len) ==
+				SCL_OK)
+				(void)zmq_send(n->app, n->frame.ptr,
+				    n->frame.len, 0);
+		} else if (kind == SCL_KV_OUT_BATCH) {
+			n->durable = through; /* plain: nothing to store */
+		}
+		if (kind == SCL_KV_OUT_FETCH && n->fetch) {
+			uint8_t req[48];
+			memcpy(req, writer, 32);
+			scl_le64_store(req + 32, from);
+			scl_le64_store(req + 40, to);
+			(void)zmq_send(n->fetch, req, sizeof(req), ZMQ_DONTWAIT);
+		}
+	}
+	*results = scl_dec_blob32(&d, REPLY_MAX, "results");
+	return scl_dec_finish(&d);
+}
+
+/* A call into the core that returns a KV reply, and its dispatch. */
+static enum scl_err
+kv_call(struct node *n, struct scl_slice *results)
+{
+	struct scl_slice body;
+	enum scl_err e = scl_worker__call(n->w, n->req.ptr, n->req.len, &body);
+
+	if (e != SCL_OK)
+		return e;
+	return dispatch(n, body, results);
+}
+
+static enum scl_err
+tick(struct node *n)
+{
+	struct scl_slice results;
+	struct scl_enc e;
+	enum scl_err r;
+
+	do {
+		scl_buf_clear(&n->req);
+		scl_enc_init(&e, &n->req);
+		scl_enc_u8(&e, SCL_CORE_KV_TICK);
+		scl_enc_u64(&e, now_us());
+		if ((r = e.err) == SCL_OK)
+			r = kv_call(n, &results);
+	} while (r == SCL_OK && n->more);
+	return r;
+}
+
+static void
+reply_client(struct node *n, const uint8_t *route, size_t rlen, uint8_t kind,
+    uint64_t id, bool ok, struct scl_slice body, uint64_t hold_through)
+{
+	struct scl_enc e;
+	struct scl_buf f;
+
+	scl_buf_init(&f);
+	scl_enc_init(&e, &f);
+	scl_enc_u8(&e, kind);
+	scl_enc_u8(&e, 1);
+	scl_enc_u64(&e, id);
+	scl_enc_u8(&e, ok ? 0 : 1);
+	scl_enc_blob32(&e, body.ptr, body.len);
+	if (e.err == SCL_OK && hold_through > n->durable && rlen <= ROUTE_MAX) {
+		struct held_reply *h = calloc(1, sizeof(*h));
+		if (h) {
+			h->through = hold_through;
+			h->route_len = rlen;
+			memcpy(h->route, route, rlen);
+			h->frame = f;
+			h->next = n->held;
+			n->held = h;
+			return;
+		}
+	}
+	if (e.err == SCL_OK &&
+	    zmq_send(n->clients, route, rlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+		(void)zmq_send(n->clients, f.ptr, f.len, ZMQ_DONTWAIT);
+	scl_buf_dispose(&f);
+}
+
+/* Sends the held replies the servers now hold. */
+static void
+release_durable(struct node *n)
+{
+	for (struct held_reply **at = &n->held; *at;) {
+		struct held_reply *h = *at;
+		if (h->through > n->durable) {
+			at = &h->next;
+			continue;
+		}
+		if (zmq_send(n->clients, h->route, h->route_len,
+			ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+			(void)zmq_send(n->clients, h->frame.ptr, h->frame.len,
+			    ZMQ_DONTWAIT);
+		*at = h->next;
+		scl_buf_dispose(&h->frame);
+		free(h);
+	}
+}
+
+static void
+client_status(struct node *n, const uint8_t *route, size_t rlen, uint64_t id)
+{
+	uint8_t op = SCL_CORE_KV_STATS;
+	struct scl_slice body;
+	char text[2048];
+	int len;
+
+	if (scl_worker__call(n->w, &op, 1, &body) != SCL_OK) {
+		reply_client(n, route, rlen, SCL_KVCLIENT_STATUS, id, false,
+		    scl_slice_of(scl_err_last(), strlen(scl_err_last())), 0);
+		return;
+	}
+	len = snprintf(text, sizeof(text),
+	    "{\"core\":%.*s,\"host\":{\"through\":%llu,\"durable\":%llu,"
+	    "\"published\":%llu,\"fetched_in\":%llu,\"caught_up\":%s}}",
+	    (int)body.len, (const char *)body.ptr,
+	    (unsigned long long)n->through, (unsigned long long)n->durable,
+	    (unsigned long long)n->published,
+	    (unsigned long long)n->fetched_in,
+	    n->caught_up ? "true" : "false");
+	reply_client(n, route, rlen, SCL_KVCLIENT_STATUS, id, true,
+	    scl_slice_of(text, (size_t)(len < (int)sizeof(text) ? len : 0)),
+	    0);
+}
+
+/* One client request frame. */
+static void
+client_request(struct node *n, const uint8_t *route, size_t rlen,
+    struct scl_slice frame)
+{
+	struct scl_dec d;
+	struct scl_slice results, ops;
+	struct scl_enc e;
+	uint8_t kind, flags;
+	uint64_t id;
+	uint32_t count;
+	bool durable;
+	enum scl_err r;
+
+	scl_dec_init(&d, frame, "worker request");
+	kind = scl_dec_u8(&d, "kind");
+	(void)scl_dec_u8(&d, "version");
+	id = scl_dec_u64(&d, "id");
+	flags = scl_dec_u8(&d, "flags");
+	count = scl_dec_u32(&d, "count");
+	if (!scl_dec_ok(&d))
+		return; /* not even an id to answer */
+	if (kind == SCL_KVCLIENT_STATUS) {
+		client_status(n, route, rlen, id);
+		return;
+	}
+	ops = scl_slice_of(frame.ptr + d.pos, frame.len - d.pos);
+	durable = (flags & SCL_KVCLIENT_DURABLE) != 0;
+	scl_buf_clear(&n->req);
+	scl_enc_init(&e, &n->req);
+	scl_enc_u8(&e, SCL_CORE_KV_OPS);
+	scl_enc_u64(&e, now_us());
+	scl_enc_u32(&e, count + durable);
+	scl_enc_bytes(&e, ops.ptr, ops.len);
+	if (durable)
+		scl_enc_u8(&e, SCL_KVREQ_FLUSH);
+	r = e.err;
+	if (r == SCL_OK)
+		r = kv_call(n, &results);
+	if (r != SCL_OK) {
+		reply_client(n, route, rlen, kind, id, false,
+		    scl_slice_of(scl_err_last(), strlen(scl_err_last())), 0);
+		return;
+	}
+	/* With DURABLE, the last result is the flush's `through`. */
+	reply_client(n, route, rlen, kind, id, true, results,
+	    durable && results.len >= 8
+		? scl_le64_load(results.ptr + results.len - 8) : 0);
+	while (n->more && tick(n) == SCL_OK && n->more)
+		;
+}
+
+static void
+read_clients(struct node *n)
+{
+	for (;;) {
+		zmq_msg_t route, body;
+		int more = 0;
+		size_t ml = sizeof(more);
+		zmq_msg_init(&route);
+		if (zmq_msg_recv(&route, n->clients, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&route);
+			return;
+		}
+		zmq_msg_init(&body);
+		if (zmq_getsockopt(n->clients, ZMQ_RCVMORE, &more, &ml) == 0 &&
+		    more && zmq_msg_recv(&body, n->clients, 0) >= 0)
+			client_request(n, zmq_msg_data(&route),
+			    zmq_msg_size(&route), scl_slice_of(zmq_msg_data(
+			    &body), zmq_msg_size(&body)));
+		while (zmq_getsockopt(n->clients, ZMQ_RCVMORE, &more, &ml) ==
+			0 && more) {
+			zmq_msg_t junk;
+			zmq_msg_init(&junk);
+			zmq_msg_recv(&junk, n->clients, 0);
+			zmq_msg_close(&junk);
+		}
+		zmq_msg_close(&body);
+		zmq_msg_close(&route);
+	}
+}
+
+/* A message for the core: a peer's (through the router) or fetched. */
+static void
+to_core(struct node *n, struct scl_slice msg)
+{
+	struct scl_slice results;
+	struct scl_enc e;
+
+	scl_buf_clear(&n->req);
+	scl_enc_init(&e, &n->req);
+	scl_enc_u8(&e, SCL_CORE_KV_RECEIVE);
+	scl_enc_u64(&e, now_us());
+	scl_enc_blob32(&e, msg.ptr, msg.len);
+	if (e.err == SCL_OK && kv_call(n, &results) != SCL_OK)
+		scl_log(&n->w->opt.log, SCL_LOG_WARN, "worker",
+		    "the core refused a message: %s", scl_err_last());
+	while (n->more && tick(n) == SCL_OK && n->more)
+		;
+}
+
+static void
+read_router(struct node *n)
+{
+	for (;;) {
+		zmq_msg_t m;
+		struct scl_router_msg rm;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, n->router, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			return;
+		}
+		if (scl_router_msg_decode(&rm, scl_slice_of(zmq_msg_data(&m),
+			zmq_msg_size(&m))) == SCL_OK &&
+		    rm.type == SCL_ROUTER_PUB &&
+		    memcmp(rm.name, n->name, SCL_NAME_BYTES) == 0)
+			to_core(n, rm.payload);
+		scl_err_clear();
+		zmq_msg_close(&m);
+	}
+}
+
+static void
+read_fetcher(struct node *n)
+{
+	for (;;) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, n->fetch, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			return;
+		}
+		if (zmq_msg_size(&m) == 0) {
+			n->caught_up = true;
+			scl_log(&n->w->opt.log, SCL_LOG_INFO, "worker",
+			    "caught up with the capsule servers");
+		} else {
+			n->fetched_in++;
+			to_core(n, scl_slice_of(zmq_msg_data(&m),
+			    zmq_msg_size(&m)));
+		}
+		zmq_msg_close(&m);
+	}
+}
+
+static void
+read_appender(struct node *n)
+{
+	uint8_t done[8];
+
+	while (zmq_recv(n->app, done, sizeof(done), ZMQ_DONTWAIT) == 8) {
+		uint64_t t = scl_le64_load(done);
+		n->appended++;
+		if (t > n->durable)
+			n->durable = t;
+	}
+	release_durable(n);
+}
+
+static enum scl_err
+node_open(struct node *n)
+{
+	int zero = 0, hwm = 100000;
+	int64_t maxmsg = (int64_t)REPLY_MAX;
+	size_t len;
+
+	if ((n->zctx = zmq_ctx_new()) == NULL ||
+	    (n->clients = zmq_socket(n->zctx, ZMQ_ROUTER)) == NULL)
+		return scl_err_set(SCL_EIO, "sockets: %s",
+		    zmq_strerror(zmq_errno()));
+	zmq_setsockopt(n->clients, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(n->clients, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+	zmq_setsockopt(n->clients, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(n->clients, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	if (zmq_bind(n->clients, n->opt.listen) != 0)
+		return scl_err_set(SCL_EIO, "cannot listen on %s: %s",
+		    n->opt.listen, zmq_strerror(zmq_errno()));
+	len = sizeof(n->w->endpoint);
+	zmq_getsockopt(n->clients, ZMQ_LAST_ENDPOINT, n->w->endpoint, &len);
+	if (n->opt.router) {
+		if ((n->router = zmq_socket(n->zctx, ZMQ_DEALER)) == NULL)
+			return scl_err_set(SCL_EIO, "router socket");
+		zmq_setsockopt(n->router, ZMQ_LINGER, &zero, sizeof(zero));
+		zmq_setsockopt(n->router, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+		zmq_setsockopt(n->router, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+		zmq_setsockopt(n->router, ZMQ_MAXMSGSIZE, &maxmsg,
+		    sizeof(maxmsg));
+		if (zmq_connect(n->router, n->opt.router) != 0)
+			return scl_err_set(SCL_EIO, "cannot connect to router "
+			    "%s: %s", n->opt.router, zmq_strerror(zmq_errno()));
+		subscribe(n);
+	}
+	if (n->opt.n_servers == 0)
+		return SCL_OK;
+	if ((n->app = zmq_socket(n->zctx, ZMQ_PAIR)) == NULL ||
+	    zmq_bind(n->app, "inproc://appender") != 0 ||
+	    (n->fetch = zmq_socket(n->zctx, ZMQ_PAIR)) == NULL ||
+	    zmq_bind(n->fetch, "inproc://fetcher") != 0)
+		return scl_err_set(SCL_EIO, "inproc sockets: %s",
+		    zmq_strerror(zmq_errno()));
+	zmq_setsockopt(n->app, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(n->fetch, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(n->fetch, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	n->copt.timeout_ms = 2000;
+	n->copt.log = n->w->opt.log;
+	if (pthread_create(&n->app_th, NULL, appender_main, n) != 0)
+		return scl_err_set(SCL_EIO, "cannot start the appender");
+	n->app_started = true;
+	if (pthread_create(&n->fetch_th, NULL, fetcher_main, n) != 0)
+		return scl_err_set(SCL_EIO, "cannot start the fetcher");
+	n->fetch_started = true;
+	return SCL_OK;
+}
+
+static void
+node_close(struct node *n)
+{
+	if (n->app_started) {
+		(void)zmq_send(n->app, "", 0, 0);
+		pthread_join(n->app_th, NULL);
+	}
+	if (n->fetch_started) {
+		(void)zmq_send(n->fetch, "", 0, 0);
+		pthread_join(n->fetch_th, NULL);
+	}
+	while (n->held) {
+		struct held_reply *h = n->held;
+		n->held = h->next;
+		scl_buf_dispose(&h->frame);
+		free(h);
+	}
+	if (n->app)
+		zmq_close(n->app);
+	if (n->fetch)
+		zmq_close(n->fetch);
+	if (n->router)
+		zmq_close(n->router);
+	if (n->clients)
+		zmq_close(n->clients);
+	if (n->zctx)
+		zmq_ctx_term(n->zctx);
+	scl_buf_dispose(&n->req);
+	scl_buf_dispose(&n->frame);
+}
+
+enum scl_err
+scl_worker_serve(struct scl_worker *w, const struct scl_worker_serve_options *opt)
+{
+	struct node *n = calloc(1, sizeof(*n));
+	enum scl_err e;
+
+	if (n == NULL)
+		return scl_err_set(SCL_ENOMEM, "cannot allocate the host");
+	n->w = w;
+	n->opt = *opt;
+	n->caught_up = !opt->catch_up || opt->n_servers == 0;
+	scl_capsule_name(n->name, opt->meta);
+	scl_buf_init(&n->req);
+	scl_buf_init(&n->frame);
+	atomic_store(&w->stop_serving, false);
+	if ((e = node_open(n)) != SCL_OK || (e = tick(n)) != SCL_OK)
+		goto done;
+	scl_log(&w->opt.log, SCL_LOG_INFO, "worker", "serving clients on %s%s%s",
+	    w->endpoint, opt->router ? ", router " : "",
+	    opt->router ? opt->router : "");
+	while (!atomic_load(&w->stop_serving)) {
+		zmq_pollitem_t items[4];
+		int ni = 0, ir = -1, ia = -1, ifch = -1;
+		uint64_t now = now_us();
+		long timeout;
+
+		items[ni++] = (zmq_pollitem_t){ n->clients, 0, ZMQ_POLLIN, 0 };
+		if (n->router) {
+			ir = ni;
+			items[ni++] = (zmq_pollitem_t){ n->router, 0,
+				ZMQ_POLLIN, 0 };
+		}
+		if (n->app) {
+			ia = ni;
+			items[ni++] = (zmq_pollitem_t){ n->app, 0, ZMQ_POLLIN,
+				0 };
+			ifch = ni;
+			items[ni++] = (zmq_pollitem_t){ n->fetch, 0,
+				ZMQ_POLLIN, 0 };
+		}
+		/* Sleep until the core has work, at most 50 ms; while the
+		 * actors seal, look again every millisecond. */
+		timeout = n->next_tick > now
+		    ? (long)((n->next_tick - now + 999) / 1000) : 0;
+		if (timeout > 50)
+			timeout = 50;
+		if (n->sealing && timeout > 1)
+			timeout = 1;
+		if (zmq_poll(items, ni, timeout) < 0 && zmq_errno() != EINTR) {
+			e = scl_err_set(SCL_EIO, "zmq_poll: %s",
+			    zmq_strerror(zmq_errno()));
+			break;
+		}
+		if (items[0].revents & ZMQ_POLLIN)
+			read_clients(n);
+		if (ir >= 0 && (items[ir].revents & ZMQ_POLLIN))
+			read_router(n);
+		if (ifch >= 0 && (items[ifch].revents & ZMQ_POLLIN))
+			read_fetcher(n);
+		if (ia >= 0 && (items[ia].revents & ZMQ_POLLIN))
+			read_appender(n);
+		if (!n->app)
+			release_durable(n);
+		now = now_us();
+		if ((now >= n->next_tick || n->sealing) &&
+		    (e = tick(n)) != SCL_OK)
+			break;
+		if (n->router && mono_ms() >= n->next_sub_ms)
+			subscribe(n);
+	}
+	if (e == SCL_OK && !scl_enclave_alive(w->e, NULL))
+		e = scl_err_set(SCL_EIO, "the trusted core died");
+done:
+	node_close(n);
+	free(n);
+	return e;
+}
+
+void
+scl_worker_stop_serving(struct scl_worker *w)
+{
+	atomic_store(&w->stop_serving, true);
+}
+
+const char *
+scl_worker_endpoint(const struct scl_worker *w)
+{
+	return w->endpoint;
+}
