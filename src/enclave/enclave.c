@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -191,6 +192,7 @@ static enum scl_err
 start_process(struct scl_enclave *e)
 {
 	int fd = memfd_create("scl-core-rings", MFD_CLOEXEC);
+	pid_t parent;
 
 	if (fd < 0)
 		return scl_err_set(SCL_EIO, "memfd_create: %s", strerror(errno));
@@ -211,10 +213,19 @@ start_process(struct scl_enclave *e)
 	    scl_ring_format((uint8_t *)e->region +
 		    scl_ring_memory_size(e->cap), e->cap) != SCL_OK)
 		return SCL_EINVAL;
+	parent = getpid();
 	if ((e->pid = fork()) < 0)
 		return scl_err_set(SCL_EIO, "fork: %s", strerror(errno));
-	if (e->pid == 0)
+	if (e->pid == 0) {
+		/* A core outlives no host: if the host dies (even by
+		 * SIGKILL), so does the core, instead of waiting on its
+		 * ring forever.  The check covers a host that died before
+		 * the request was made. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 ||
+		    getppid() != parent)
+			_exit(122);
 		core_process(e); /* never returns */
+	}
 	return rings_setup(e, NULL, false);
 }
 

@@ -12,6 +12,9 @@
 #  4. The owner revokes the running worker: its next records are refused
 #     by the server and the worker exits non-zero, saying so.
 #
+#  5. Key rotation: a worker attested later seals under the new epoch.
+#  6. A core whose host is killed with SIGKILL dies with it.
+#
 # Usage: test_worker.sh SCL
 set -u
 SCL=$1
@@ -188,6 +191,23 @@ export SCL_HOME="$OWNER"
 "$SCL" capsule read "$name" --servers "$SERVER" --writer "$w3" >"$T/e2.read" \
 	2>&1
 cmp -s "$T/e2.read" "$T/e2.txt" && ok || bad "epoch 2 read: $(head -3 "$T/e2.read")"
+
+# --- 6. a core does not outlive its host ---------------------------------------
+export SCL_HOME="$WORKER"
+"$SCL" worker --capsule "$name" --broker "$BROKER" --servers "$SERVER" \
+	--platform-key "$T/platform.key" --tee process >"$T/w6.out" 2>&1 &
+w6=$!
+pids="$pids $w6"
+wait_for "$T/w6.out" "ready" || bad "worker 6: $(cat "$T/w6.out")"
+core6=$(sed -n 's/.*process backend (pid \([0-9]*\).*/\1/p' "$T/w6.out")
+kill -9 "$w6"
+gone=0
+for _ in $(seq 40); do
+	[ -d "/proc/$core6" ] && ! grep -q '^State:.*Z' "/proc/$core6/status" 2>/dev/null ||
+		{ gone=1; break; }
+	sleep 0.05
+done
+[ "$gone" = 1 ] && ok || bad "the core ($core6) outlived its SIGKILLed host"
 
 echo "test_worker: $checks checks, $fails failed"
 [ "$fails" = 0 ]

@@ -1,0 +1,271 @@
+#!/bin/sh
+# test_kv_net.sh - the KVS as real processes on a real (virtual) network.
+#
+# Every "host" is its own network namespace, joined to a bridge in a
+# switch namespace by a veth pair: 3 capsule servers, 2 chained routers
+# (the leaf's --upstream is the top), the owner's key broker, and 3
+# workers (two on the leaf router, one on the top), each router losing
+# 30%, duplicating 10% and reordering 20% of what it forwards (--chaos;
+# this kernel has no tc netem).  Then:
+#
+#  1. all three workers write: unique keys with durable puts (each
+#     acknowledged one must survive) and contested keys (LWW decides);
+#  2. worker 3's link goes down for 3 s while everyone keeps writing
+#     (a partition), and comes back;
+#  3. an attacker on the router replays and alters what it captured;
+#  4. every replica must end with the same digest, holding every
+#     acknowledged put, with forgeries counted as rejected, the capsule
+#     verifying on every server and no plaintext on their disks;
+#  5. a fourth worker started afterwards rebuilds the same state from
+#     the capsule alone.
+#
+# Where namespaces cannot be made, the same scenario runs on loopback
+# (the partition is then a SIGSTOP of worker 3), and says so.
+#
+# Usage: test_kv_net.sh SCL KVFORGE
+set -u
+SCL=$(readlink -f "$1")
+FORGE=$(readlink -f "$2")
+T=$(mktemp -d "${TMPDIR:-/tmp}/scl-kvnet-XXXXXX")
+P=sclt$$		# namespace prefix, unique per run
+fails=0
+checks=0
+pids=""
+NETNS=1
+
+ok() { checks=$((checks + 1)); }
+bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); checks=$((checks + 1)); }
+cleanup() {
+	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	if [ "$NETNS" = 1 ]; then
+		for ns in sw s1 s2 s3 r1 r2 own w1 w2 w3 w4; do
+			ip netns del "$P$ns" 2>/dev/null
+		done
+	fi
+	[ "$fails" = 0 ] && rm -rf "$T" || echo "kept $T for inspection" >&2
+}
+trap cleanup EXIT
+
+# --- the network -------------------------------------------------------------
+HOSTS="s1 s2 s3 r1 r2 own w1 w2 w3 w4"
+ipof() { # host -> address
+	case $1 in
+	s1) echo 10.77.0.11 ;; s2) echo 10.77.0.12 ;; s3) echo 10.77.0.13 ;;
+	r1) echo 10.77.0.21 ;; r2) echo 10.77.0.22 ;; own) echo 10.77.0.30 ;;
+	w1) echo 10.77.0.41 ;; w2) echo 10.77.0.42 ;; w3) echo 10.77.0.43 ;;
+	w4) echo 10.77.0.44 ;;
+	esac
+}
+make_net() {
+	ip netns add "${P}sw" 2>/dev/null || return 1
+	ip -n "${P}sw" link add br0 type bridge || return 1
+	ip -n "${P}sw" link set br0 up || return 1
+	for h in $HOSTS; do
+		ip netns add "$P$h" || return 1
+		ip link add "${P}$h" type veth peer name "${P}${h}b" || return 1
+		ip link set "${P}$h" netns "$P$h" || return 1
+		ip link set "${P}${h}b" netns "${P}sw" || return 1
+		ip -n "${P}sw" link set "${P}${h}b" master br0 up || return 1
+		ip -n "$P$h" addr add "$(ipof "$h")/24" dev "${P}$h" || return 1
+		ip -n "$P$h" link set "${P}$h" up || return 1
+		ip -n "$P$h" link set lo up || return 1
+	done
+}
+# SCL_TEST_NO_NETNS=1 forces the loopback variant (to test the test).
+if [ -n "${SCL_TEST_NO_NETNS:-}" ] || [ "$(id -u)" != 0 ] ||
+	! command -v ip >/dev/null || ! make_net; then
+	NETNS=0
+	for ns in sw $HOSTS; do ip netns del "$P$ns" 2>/dev/null; done
+	echo "test_kv_net: NOTE: network namespaces are not available here" \
+	     "(need root and iproute2); running the same scenario on" \
+	     "loopback, with SIGSTOP standing in for the partition" >&2
+fi
+# on HOST run CMD...
+on() {
+	h=$1
+	shift
+	if [ "$NETNS" = 1 ]; then ip netns exec "$P$h" "$@"; else "$@"; fi
+}
+# bg HOST CMD...: in the background; $! and the pid list name the
+# process itself (not a subshell), so cleanup's kill -9 reaches it.
+bg() {
+	h=$1
+	shift
+	if [ "$NETNS" = 1 ]; then ip netns exec "$P$h" "$@" & else "$@" & fi
+	pids="$pids $!"
+}
+PORT=$(( 21000 + ($$ % 500) * 20 ))
+addr() { # host port-offset
+	if [ "$NETNS" = 1 ]; then echo "tcp://$(ipof "$1"):$((7400 + $2))"
+	else echo "tcp://127.0.0.1:$((PORT + $2))"; fi
+}
+S1=$(addr s1 1) S2=$(addr s2 2) S3=$(addr s3 3)
+R1=$(addr r1 4) R2=$(addr r2 5) BROKER=$(addr own 6)
+W1=$(addr w1 7) W2=$(addr w2 8) W3=$(addr w3 9) W4=$(addr w4 10)
+SERVERS="$S1,$S2,$S3"
+CHAOS="loss=0.3,dup=0.1,reorder=0.2"
+
+wait_file() { for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
+wait_log() { for _ in $(seq 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+
+# --- the services ---------------------------------------------------------------
+export SCL_HOME="$T/owner"
+for i in 1 2 3; do
+	eval "me=\$S$i"
+	peers=$(for j in 1 2 3; do [ "$j" != "$i" ] && eval "printf '%s,' \$S$j"; done)
+	bg "s$i" "$SCL" server --listen "$me" --data "$T/s$i" --peers "${peers%,}" \
+		--ready-file "$T/ready-s$i" 2>>"$T/s$i.log"
+done
+bg r1 "$SCL" router --listen "$R1" --chaos "$CHAOS,seed=1" \
+	--ready-file "$T/ready-r1" 2>>"$T/r1.log"
+bg r2 "$SCL" router --listen "$R2" --upstream "$R1" --chaos "$CHAOS,seed=2" \
+	--ready-file "$T/ready-r2" 2>>"$T/r2.log"
+for f in s1 s2 s3 r1 r2; do wait_file "$T/ready-$f" || bad "$f did not start"; done
+
+"$SCL" keys gen --out "$T/owner.key" >/dev/null
+"$SCL" keys gen --out "$T/platform.key" >/dev/null
+name=$(on own "$SCL" capsule create --servers "$SERVERS" --owner-key "$T/owner.key" \
+	--label kv-net 2>/dev/null | tail -n 1)
+printf '%s' "$name" | grep -Eq '^[0-9a-f]{64}$' && ok || bad "create: $name"
+bg own "$SCL" keys serve "$name" --listen "$BROKER" --allow "$("$SCL" keys measure)" \
+	--trust-platform "$("$SCL" keys show "$T/platform.key")" >"$T/broker.log" 2>&1
+wait_log "$T/broker.log" serving || bad "broker did not start"
+
+start_worker() { # n router listen
+	rm -f "$T/w$1.log"
+	SCL_HOME="$T/home-w$1" bg "w$1" "$SCL" worker --capsule "$name" \
+		--broker "$BROKER" --platform-key "$T/platform.key" \
+		--servers "$SERVERS" --router "$2" --listen "$3" >"$T/w$1.log" 2>&1
+	eval "wpid$1=$!"
+}
+start_worker 1 "$R2" "$W1"
+start_worker 2 "$R2" "$W2"
+start_worker 3 "$R1" "$W3"
+for w in 1 2 3; do
+	wait_log "$T/w$w.log" "serving clients" || bad "worker $w: $(tail -n 3 "$T/w$w.log")"
+done
+
+kv() { # worker-n args...
+	w=$1
+	shift
+	eval "ep=\$W$w"
+	on "w$w" "$SCL" kv "$@" --worker "$ep" --timeout-ms 20000
+}
+
+# --- 1 and 2: writes everywhere, a partition in the middle ------------------
+writer() { # worker-n rounds
+	w=$1
+	i=0
+	while [ "$i" -lt "$2" ]; do
+		i=$((i + 1))
+		if [ "$w" != 3 ] || [ ! -e "$T/partitioned" ]; then
+			# durable: acknowledged only once W servers hold it
+			if kv "$w" put "ack/$w/$i" "v$w-$i" >/dev/null 2>&1; then
+				echo "ack/$w/$i v$w-$i" >>"$T/acked-$w"
+			fi
+		fi
+		kv "$w" put "hot/$((i % 7))" "w$w-r$i" --no-wait >/dev/null 2>&1 ||
+			echo "hot put failed on $w" >>"$T/errors"
+		[ $((i % 5)) = 0 ] && kv "$w" delete "hot/$((i % 3))" --no-wait \
+			>/dev/null 2>&1
+	done
+}
+: >"$T/acked-1"; : >"$T/acked-2"; : >"$T/acked-3"
+( on r2 "$FORGE" "$R2" "$name" 2500 >"$T/forge.out" 2>&1 ) &
+forger=$!
+writer 1 40 & a=$!
+writer 2 40 & b=$!
+writer 3 40 & c=$!
+sleep 1.5
+touch "$T/partitioned"
+if [ "$NETNS" = 1 ]; then
+	ip -n "${P}sw" link set "${P}w3b" down
+else
+	kill -STOP "$wpid3"
+fi
+echo "partition: worker 3 cut off for 3 s"
+sleep 3
+if [ "$NETNS" = 1 ]; then
+	ip -n "${P}sw" link set "${P}w3b" up
+else
+	kill -CONT "$wpid3"
+fi
+rm -f "$T/partitioned"
+wait "$a" "$b" "$c"
+wait "$forger"
+[ -s "$T/errors" ] && bad "writes failed: $(sort "$T/errors" | uniq -c)"
+grep -q "captured [1-9]" "$T/forge.out" && ok ||
+	bad "the attacker saw no traffic: $(cat "$T/forge.out")"
+
+# --- 4. convergence -------------------------------------------------------------
+digest() { kv "$1" status 2>/dev/null | sed -n 's/.*"digest":"\([0-9a-f]*\)".*/\1/p'; }
+t0=$(date +%s%3N)
+converged=0
+for _ in $(seq 300); do
+	d1=$(digest 1) d2=$(digest 2) d3=$(digest 3)
+	if [ -n "$d1" ] && [ "$d1" = "$d2" ] && [ "$d2" = "$d3" ]; then
+		converged=1
+		break
+	fi
+	sleep 0.1
+done
+t1=$(date +%s%3N)
+[ "$converged" = 1 ] && ok || bad "replicas did not converge: $d1 $d2 $d3"
+echo "converged $((t1 - t0)) ms after the last write (digest ${d1%"${d1#????????????????}"})"
+for w in 1 2 3; do
+	kv "$w" scan >"$T/scan-$w" 2>/dev/null
+done
+cmp -s "$T/scan-1" "$T/scan-2" && cmp -s "$T/scan-1" "$T/scan-3" && ok ||
+	bad "scans differ"
+lost=0
+acked=0
+for w in 1 2 3; do
+	while read -r k v; do
+		acked=$((acked + 1))
+		for r in 1 2 3; do
+			grep -qx "$(printf '%s\t%s' "$k" "$v")" "$T/scan-$r" ||
+				{ lost=$((lost + 1)); echo "lost on $r: $k" >&2; }
+		done
+	done <"$T/acked-$w"
+done
+[ "$acked" -gt 60 ] && ok || bad "only $acked durable puts were acknowledged"
+[ "$lost" = 0 ] && ok || bad "$lost acknowledged puts missing"
+echo "$acked durable puts acknowledged, $lost missing anywhere"
+rejected=0
+for w in 1 2 3; do
+	r=$(kv "$w" status | sed -n 's/.*"rejected":\([0-9]*\).*/\1/p')
+	rejected=$((rejected + ${r:-0}))
+done
+[ "$rejected" -gt 0 ] && ok || bad "no forgery was counted as rejected"
+echo "forged or garbage messages rejected and counted: $rejected ($(cat "$T/forge.out"))"
+for r in r1 r2; do
+	eval "ra=\$$(echo "$r" | tr a-z A-Z)"
+	on "$r" "$SCL" router status "$ra" | grep -q '"chaos_lost":[1-9]' && ok ||
+		bad "router $r injected no loss"
+done
+
+on own "$SCL" capsule verify "$name" --servers "$SERVERS" >"$T/verify.out" 2>&1 &&
+	grep -q "3 of 3 servers" "$T/verify.out" && ok ||
+	bad "capsule verify: $(tail -n 3 "$T/verify.out")"
+for i in 1 2 3; do
+	if grep -rqF "hot/" "$T/s$i" || grep -rqF "v1-1" "$T/s$i"; then
+		bad "plaintext on server $i"
+	else
+		ok
+	fi
+done
+
+# --- 5. a late worker rebuilds from the capsule -------------------------------
+start_worker 4 "$R1" "$W4"
+wait_log "$T/w4.log" "caught up" || bad "worker 4 did not catch up: $(tail -n 3 "$T/w4.log")"
+d4=""
+for _ in $(seq 100); do
+	d4=$(digest 4)
+	[ "$d4" = "$d1" ] && break
+	sleep 0.1
+done
+[ "$d4" = "$d1" ] && ok || bad "late worker's digest $d4, expected $d1"
+
+echo "test_kv_net ($([ "$NETNS" = 1 ] && echo namespaces || echo loopback)): $checks checks, $fails failed"
+[ "$fails" = 0 ]
