@@ -10,18 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "bench.h"
 
 #define PUT_BYTES 100
 #define WRITERS_MAX 8
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* One capsule with its owner writing, and a place for its records. */
 struct chain {
@@ -108,7 +101,7 @@ put_one_by_one(struct chain *c, uint64_t puts, double *secs)
 	struct scl_capsule_batch b;
 	uint8_t put[PUT_BYTES];
 	enum scl_err e = SCL_OK;
-	double t0 = now_s();
+	double t0 = bench_now();
 
 	scl_capsule_batch_init(&b);
 	scl_random(put, sizeof(put));
@@ -121,7 +114,7 @@ put_one_by_one(struct chain *c, uint64_t puts, double *secs)
 		if (e == SCL_OK)
 			keep(c, &b);
 	}
-	*secs = now_s() - t0;
+	*secs = bench_now() - t0;
 	scl_capsule_batch_dispose(&b);
 	return e;
 }
@@ -189,7 +182,7 @@ verify_all(struct scl_actors *pool, struct chain *cs, int nc, double *secs,
 		free(jobs);
 		return e;
 	}
-	t0 = now_s();
+	t0 = bench_now();
 	for (int i = 0; i < nc; i++)
 		for (size_t r = 0; r < cs[i].n; r++, k++) {
 			jobs[k].job.run = verify_run;
@@ -198,7 +191,7 @@ verify_all(struct scl_actors *pool, struct chain *cs, int nc, double *secs,
 			scl_actor_submit(s, &jobs[k].job);
 		}
 	scl_actor_stream_wait(s);
-	*secs = now_s() - t0;
+	*secs = bench_now() - t0;
 	*puts = 0;
 	for (k = 0; k < total; k++) {
 		if (jobs[k].err != SCL_OK)
@@ -254,14 +247,14 @@ bench_actors(struct cli_args *a)
 			rc = cli_fail_err(a, e);
 			goto done;
 		}
-	t_batched = now_s();
+	t_batched = bench_now();
 	for (uint64_t i = 0; i < batched_puts; i++)
 		if ((e = scl_batcher_put(batchers[i % (uint64_t)nw],
 			 scl_slice_of(put, sizeof(put)))) != SCL_OK)
 			break;
 	for (int i = 0; i < nw && e == SCL_OK; i++)
 		e = scl_batcher_finish(batchers[i]);
-	t_batched = now_s() - t_batched;
+	t_batched = bench_now() - t_batched;
 	if (e != SCL_OK) {
 		rc = cli_fail_err(a, e);
 		goto done;

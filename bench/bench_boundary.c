@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "bench.h"
 
 static double
 now_us(void)
@@ -48,12 +48,6 @@ bench_core(struct scl_core_io *io, void *arg)
 	}
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
 
 struct result {
 	double p50, p99, msgs_per_s;
@@ -90,7 +84,7 @@ measure(struct result *out, struct scl_enclave *e, size_t size, int rtts,
 		    30000);
 	if (r == SCL_OK) {
 		double secs = (now_us() - t0) / 1e6;
-		qsort(lat, (size_t)rtts, sizeof(double), cmp_double);
+		qsort(lat, (size_t)rtts, sizeof(double), bench_cmp_double);
 		out->p50 = lat[rtts / 2];
 		out->p99 = lat[(rtts * 99) / 100];
 		out->msgs_per_s = (double)counted / secs;

@@ -17,35 +17,8 @@
 
 #include <lmdb.h>
 
-#include "cli.h"
+#include "bench.h"
 #include "scl/client.h"
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* A port the kernel just handed out for loopback TCP. */
-static int
-free_port(void)
-{
-	struct sockaddr_in a;
-	socklen_t n = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &n) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
 
 /* fsync'd commits of one 1 KiB put each, for @secs seconds. */
 static double
@@ -66,8 +39,8 @@ lmdb_commit_rate(const char *dir, double secs)
 	mdb_txn_begin(env, NULL, 0, &txn);
 	mdb_dbi_open(txn, NULL, 0, &dbi);
 	mdb_txn_commit(txn);
-	t0 = now_s();
-	while (now_s() - t0 < secs) {
+	t0 = bench_now();
+	while (bench_now() - t0 < secs) {
 		MDB_val k = { sizeof(key), &key }, v = { sizeof(val), val };
 		key++;
 		if (mdb_txn_begin(env, NULL, 0, &txn) != 0 ||
@@ -75,7 +48,7 @@ lmdb_commit_rate(const char *dir, double secs)
 			break;
 		n++;
 	}
-	t0 = now_s() - t0;
+	t0 = bench_now() - t0;
 	mdb_env_close(env);
 	return (double)n / t0;
 }
@@ -98,7 +71,7 @@ cluster_start(struct cluster *c, int n, const char *root, const char *tag)
 	c->n = n;
 	for (int i = 0; i < n; i++)
 		snprintf(c->addr[i], sizeof(c->addr[i]), "tcp://127.0.0.1:%d",
-		    free_port());
+		    bench_free_port());
 	for (int i = 0; i < n; i++) {
 		char data[PATH_MAX], ready[PATH_MAX], peers[256] = "";
 		size_t k = 0;
@@ -138,13 +111,6 @@ cluster_stop(struct cluster *c)
 			kill(c->pid[i], SIGTERM);
 			waitpid(c->pid[i], NULL, 0);
 		}
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
 }
 
 struct load_result {
@@ -220,14 +186,14 @@ run_load(struct load_result *out, struct cluster *cl, unsigned quorum,
 		 key, &head)) != SCL_OK)
 		goto done;
 	out->commits = server_commits(c);
-	t0 = now_s();
+	t0 = bench_now();
 	for (size_t i = 0; i < batches && e == SCL_OK; i++) {
 		if (i >= window) {
 			size_t k = i - window;
 			if ((e = scl_client_append_wait(c, tickets[k], NULL)) !=
 			    SCL_OK)
 				break;
-			lat[done++] = now_s() - sent[k];
+			lat[done++] = bench_now() - sent[k];
 		}
 		scl_capsule_batch_clear(&b);
 		for (size_t r = 0; r < batch && e == SCL_OK; r++) {
@@ -237,7 +203,7 @@ run_load(struct load_result *out, struct cluster *cl, unsigned quorum,
 		}
 		if (e == SCL_OK)
 			e = scl_capsule_writer_seal_batch(w, &b, cli_now_us());
-		sent[i] = now_s();
+		sent[i] = bench_now();
 		if (e == SCL_OK)
 			e = scl_client_append_submit(c, &b, quorum, window,
 			    &tickets[i]);
@@ -245,11 +211,11 @@ run_load(struct load_result *out, struct cluster *cl, unsigned quorum,
 	for (size_t k = done; k < batches && e == SCL_OK; k++) {
 		if ((e = scl_client_append_wait(c, tickets[k], NULL)) != SCL_OK)
 			break;
-		lat[done++] = now_s() - sent[k];
+		lat[done++] = bench_now() - sent[k];
 	}
 	if (e == SCL_OK) {
-		double secs = now_s() - t0;
-		qsort(lat, done, sizeof(*lat), cmp_double);
+		double secs = bench_now() - t0;
+		qsort(lat, done, sizeof(*lat), bench_cmp_double);
 		out->records = (uint64_t)(batches * batch);
 		out->records_per_s = (double)out->records / secs;
 		out->p50_ms = lat[done / 2] * 1e3;

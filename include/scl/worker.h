@@ -173,7 +173,7 @@ SCL_NODISCARD enum scl_err scl_kvclient_reply(struct scl_slice frame,
 
 struct scl_worker_kv_options {
 	size_t batch_max_puts;		/* 0: 1024 */
-	uint64_t batch_delay_us;	/* 0: 2000 */
+	uint64_t batch_delay_us;	/* 0: 1000 */
 	bool plain;			/* benchmark baseline: no crypto,
 					   no servers */
 };

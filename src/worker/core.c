@@ -9,6 +9,8 @@
  * this core's box key.  Under the process backend this code runs under
  * seccomp: it may only compute, allocate, use its rings and getrandom().
  */
+#include <limits.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -272,6 +274,14 @@ scl_worker_core_init(void *arg)
 {
 	struct scl_worker_boot *boot = arg;
 
+	/* glibc's malloc reads files in two places, each an open() the
+	 * seccomp filter kills: the CPU count from /sys when a thread first
+	 * needs an arena (a fixed arena limit skips it), and
+	 * /proc/sys/vm/overcommit_memory when it shrinks a thread's heap
+	 * (a trim threshold no heap reaches skips it; the core then keeps
+	 * its high-water mark of memory, which it would reuse anyway). */
+	mallopt(M_ARENA_MAX, 8);
+	mallopt(M_TRIM_THRESHOLD, INT_MAX);
 	if (boot && boot->actor_threads &&
 	    scl_actors_new(&boot->actors, boot->actor_threads) != SCL_OK)
 		boot->actors = NULL; /* KV_OPEN will say it has none */

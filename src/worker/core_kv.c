@@ -149,6 +149,12 @@ kv_reply(struct scl_worker_core *c, struct scl_buf *body,
 	return SCL_OK;
 }
 
+/*
+ * Requests come in groups (one per client request, so that the host can
+ * hand many clients' requests over in one ring round trip): u64 now,
+ * u16 groups, each u32 n and n requests.  Results: per group, a blob32
+ * of its results in order.
+ */
 enum scl_err
 scl_worker__kv_ops(struct scl_worker_core *c, struct scl_slice in,
     struct scl_buf *body)
@@ -157,21 +163,31 @@ scl_worker__kv_ops(struct scl_worker_core *c, struct scl_slice in,
 	struct scl_enc e;
 	struct scl_dec d;
 	uint64_t now;
-	uint32_t n;
+	uint16_t groups;
 	enum scl_err r;
 
 	if (c->kv == NULL)
 		return scl_err_set(SCL_EINVAL, "the KVS is not open");
 	scl_dec_init(&d, in, "KVS requests");
 	now = scl_dec_u64(&d, "time");
-	n = scl_dec_u32(&d, "request count");
+	groups = scl_dec_u16(&d, "groups");
 	scl_buf_init(&results);
 	scl_enc_init(&e, &results);
-	for (uint32_t i = 0; i < n && scl_dec_ok(&d) && e.err == SCL_OK; i++) {
-		struct scl_kvreq req;
-		if (scl_kvreq_decode(&d, &req) != SCL_OK)
-			break;
-		run_op(c, &req, now, &e);
+	for (uint16_t g = 0; g < groups && scl_dec_ok(&d) && e.err == SCL_OK;
+	     g++) {
+		uint32_t n = scl_dec_u32(&d, "request count");
+		size_t at = results.len;
+		scl_enc_u32(&e, 0); /* the group's length, patched below */
+		for (uint32_t i = 0; i < n && scl_dec_ok(&d) &&
+		     e.err == SCL_OK; i++) {
+			struct scl_kvreq req;
+			if (scl_kvreq_decode(&d, &req) != SCL_OK)
+				break;
+			run_op(c, &req, now, &e);
+		}
+		if (e.err == SCL_OK)
+			scl_le32_store(results.ptr + at,
+			    (uint32_t)(results.len - at - 4));
 	}
 	r = scl_dec_finish(&d);
 	if (r == SCL_OK)

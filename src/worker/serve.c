@@ -57,6 +57,8 @@ struct held_reply {
 	struct scl_buf frame;
 };
 
+struct pending_req;
+
 struct node {
 	struct scl_worker *w;
 	struct scl_worker_serve_options opt;
@@ -73,6 +75,7 @@ struct node {
 	uint64_t next_sub_ms;
 	uint64_t published, fetched_in, appended;
 	bool caught_up;
+	struct pending_req *pending;	/* GROUPS_MAX, for read_clients */
 	/* handed to the threads (read-only after start) */
 	struct scl_client_options copt;
 };
@@ -491,61 +494,108 @@ client_status(struct node *n, const uint8_t *route, size_t rlen, uint64_t id)
 	    0);
 }
 
-/* One client request frame. */
-static void
-client_request(struct node *n, const uint8_t *route, size_t rlen,
-    struct scl_slice frame)
-{
-	struct scl_dec d;
-	struct scl_slice results, ops;
-	struct scl_enc e;
-	uint8_t kind, flags;
+/* A client request waiting in the current group call. */
+struct pending_req {
+	uint8_t route[ROUTE_MAX];
+	size_t route_len;
+	uint8_t kind;
 	uint64_t id;
-	uint32_t count;
 	bool durable;
-	enum scl_err r;
+};
 
-	scl_dec_init(&d, frame, "worker request");
-	kind = scl_dec_u8(&d, "kind");
-	(void)scl_dec_u8(&d, "version");
-	id = scl_dec_u64(&d, "id");
-	flags = scl_dec_u8(&d, "flags");
-	count = scl_dec_u32(&d, "count");
-	if (!scl_dec_ok(&d))
-		return; /* not even an id to answer */
-	if (kind == SCL_KVCLIENT_STATUS) {
-		client_status(n, route, rlen, id);
-		return;
-	}
-	ops = scl_slice_of(frame.ptr + d.pos, frame.len - d.pos);
-	durable = (flags & SCL_KVCLIENT_DURABLE) != 0;
+#define GROUPS_MAX 256
+#define GROUP_BYTES_MAX ((size_t)8 << 20)
+
+/* Starts a group call: KV_OPS, now, and the group count (patched). */
+static void
+group_begin(struct node *n)
+{
+	struct scl_enc e;
+
 	scl_buf_clear(&n->req);
 	scl_enc_init(&e, &n->req);
 	scl_enc_u8(&e, SCL_CORE_KV_OPS);
 	scl_enc_u64(&e, now_us());
-	scl_enc_u32(&e, count + durable);
-	scl_enc_bytes(&e, ops.ptr, ops.len);
-	if (durable)
-		scl_enc_u8(&e, SCL_KVREQ_FLUSH);
-	r = e.err;
-	if (r == SCL_OK)
-		r = kv_call(n, &results);
-	if (r != SCL_OK) {
-		reply_client(n, route, rlen, kind, id, false,
-		    scl_slice_of(scl_err_last(), strlen(scl_err_last())), 0);
-		return;
+	scl_enc_u16(&e, 0);
+}
+
+/* Adds one client request frame to the group; false if it is not one
+ * (a status request was answered instead, or it was malformed). */
+static bool
+group_add(struct node *n, struct pending_req *p, const uint8_t *route,
+    size_t rlen, struct scl_slice frame, uint16_t *groups)
+{
+	struct scl_dec d;
+	struct scl_enc e;
+	uint8_t flags;
+	uint32_t count;
+
+	if (rlen > ROUTE_MAX)
+		return false;
+	scl_dec_init(&d, frame, "worker request");
+	p->kind = scl_dec_u8(&d, "kind");
+	(void)scl_dec_u8(&d, "version");
+	p->id = scl_dec_u64(&d, "id");
+	flags = scl_dec_u8(&d, "flags");
+	count = scl_dec_u32(&d, "count");
+	if (!scl_dec_ok(&d))
+		return false; /* not even an id to answer */
+	if (p->kind == SCL_KVCLIENT_STATUS) {
+		client_status(n, route, rlen, p->id);
+		return false;
 	}
-	/* With DURABLE, the last result is the flush's `through`. */
-	reply_client(n, route, rlen, kind, id, true, results,
-	    durable && results.len >= 8
-		? scl_le64_load(results.ptr + results.len - 8) : 0);
+	memcpy(p->route, route, rlen);
+	p->route_len = rlen;
+	p->durable = (flags & SCL_KVCLIENT_DURABLE) != 0;
+	scl_enc_init(&e, &n->req);
+	scl_enc_u32(&e, count + p->durable);
+	scl_enc_bytes(&e, frame.ptr + d.pos, frame.len - d.pos);
+	if (p->durable)
+		scl_enc_u8(&e, SCL_KVREQ_FLUSH);
+	(*groups)++;
+	return e.err == SCL_OK;
+}
+
+/* Runs the group call and answers each request with its results. */
+static void
+group_run(struct node *n, struct pending_req *p, uint16_t groups)
+{
+	struct scl_slice results;
+	struct scl_dec d;
+	enum scl_err r;
+
+	scl_le16_store(n->req.ptr + 9, groups);
+	r = kv_call(n, &results);
+	scl_dec_init(&d, results, "group results");
+	for (uint16_t g = 0; g < groups; g++) {
+		struct scl_slice res = r == SCL_OK
+		    ? scl_dec_blob32(&d, REPLY_MAX, "results")
+		    : scl_slice_of(NULL, 0);
+		if (r != SCL_OK || !scl_dec_ok(&d)) {
+			const char *why = r != SCL_OK ? scl_err_last()
+						      : "malformed core reply";
+			reply_client(n, p[g].route, p[g].route_len, p[g].kind,
+			    p[g].id, false, scl_slice_of(why, strlen(why)), 0);
+			continue;
+		}
+		/* With DURABLE, the last result is the flush's `through`. */
+		reply_client(n, p[g].route, p[g].route_len, p[g].kind,
+		    p[g].id, true, res, p[g].durable && res.len >= 8
+			? scl_le64_load(res.ptr + res.len - 8) : 0);
+	}
 	while (n->more && tick(n) == SCL_OK && n->more)
 		;
 }
 
+/* Every waiting client request, handed to the core in as few calls as
+ * possible: under load, one ring round trip serves many clients. */
 static void
 read_clients(struct node *n)
 {
+	struct pending_req *p = n->pending;
+	uint16_t groups = 0;
+
+	group_begin(n);
 	for (;;) {
 		zmq_msg_t route, body;
 		int more = 0;
@@ -553,14 +603,18 @@ read_clients(struct node *n)
 		zmq_msg_init(&route);
 		if (zmq_msg_recv(&route, n->clients, ZMQ_DONTWAIT) < 0) {
 			zmq_msg_close(&route);
-			return;
+			break;
 		}
 		zmq_msg_init(&body);
 		if (zmq_getsockopt(n->clients, ZMQ_RCVMORE, &more, &ml) == 0 &&
-		    more && zmq_msg_recv(&body, n->clients, 0) >= 0)
-			client_request(n, zmq_msg_data(&route),
-			    zmq_msg_size(&route), scl_slice_of(zmq_msg_data(
-			    &body), zmq_msg_size(&body)));
+		    more && zmq_msg_recv(&body, n->clients, 0) >= 0) {
+			size_t mark = n->req.len;
+			if (!group_add(n, &p[groups], zmq_msg_data(&route),
+				zmq_msg_size(&route), scl_slice_of(
+				zmq_msg_data(&body), zmq_msg_size(&body)),
+				&groups))
+				n->req.len = mark; /* drop a partial group */
+		}
 		while (zmq_getsockopt(n->clients, ZMQ_RCVMORE, &more, &ml) ==
 			0 && more) {
 			zmq_msg_t junk;
@@ -570,7 +624,14 @@ read_clients(struct node *n)
 		}
 		zmq_msg_close(&body);
 		zmq_msg_close(&route);
+		if (groups == GROUPS_MAX || n->req.len > GROUP_BYTES_MAX) {
+			group_run(n, p, groups);
+			groups = 0;
+			group_begin(n);
+		}
 	}
+	if (groups)
+		group_run(n, p, groups);
 }
 
 /* A message for the core: a peer's (through the router) or fetched. */
@@ -747,6 +808,10 @@ scl_worker_serve(struct scl_worker *w, const struct scl_worker_serve_options *op
 	n->w = w;
 	n->opt = *opt;
 	n->caught_up = !opt->catch_up || opt->n_servers == 0;
+	if ((n->pending = calloc(GROUPS_MAX, sizeof(*n->pending))) == NULL) {
+		free(n);
+		return scl_err_set(SCL_ENOMEM, "cannot allocate the host");
+	}
 	scl_capsule_name(n->name, opt->meta);
 	scl_buf_init(&n->req);
 	scl_buf_init(&n->frame);
@@ -759,8 +824,9 @@ scl_worker_serve(struct scl_worker *w, const struct scl_worker_serve_options *op
 	while (!atomic_load(&w->stop_serving)) {
 		zmq_pollitem_t items[4];
 		int ni = 0, ir = -1, ia = -1, ifch = -1;
-		uint64_t now = now_us();
+		uint64_t now = now_us(), wait_us;
 		long timeout;
+		int ready;
 
 		items[ni++] = (zmq_pollitem_t){ n->clients, 0, ZMQ_POLLIN, 0 };
 		if (n->router) {
@@ -776,19 +842,25 @@ scl_worker_serve(struct scl_worker *w, const struct scl_worker_serve_options *op
 			items[ni++] = (zmq_pollitem_t){ n->fetch, 0,
 				ZMQ_POLLIN, 0 };
 		}
-		/* Sleep until the core has work, at most 50 ms; while the
-		 * actors seal, look again every millisecond. */
-		timeout = n->next_tick > now
-		    ? (long)((n->next_tick - now + 999) / 1000) : 0;
-		if (timeout > 50)
-			timeout = 50;
-		if (n->sealing && timeout > 1)
-			timeout = 1;
-		if (zmq_poll(items, ni, timeout) < 0 && zmq_errno() != EINTR) {
+		/* Sleep until the core has work (at most 50 ms); while the
+		 * actors seal a batch, look again every 100 us: a sealed
+		 * batch is on its way to the peers within that.  zmq_poll
+		 * counts in milliseconds, so shorter waits poll and then
+		 * sleep. */
+		wait_us = n->next_tick > now ? n->next_tick - now : 0;
+		if (wait_us > 50000)
+			wait_us = 50000;
+		if (n->sealing && wait_us > 100)
+			wait_us = 100;
+		timeout = wait_us >= 1000 ? (long)(wait_us / 1000) : 0;
+		ready = zmq_poll(items, ni, timeout);
+		if (ready < 0 && zmq_errno() != EINTR) {
 			e = scl_err_set(SCL_EIO, "zmq_poll: %s",
 			    zmq_strerror(zmq_errno()));
 			break;
 		}
+		if (ready == 0 && timeout == 0 && wait_us > 0)
+			usleep((useconds_t)(wait_us < 200 ? wait_us : 200));
 		if (items[0].revents & ZMQ_POLLIN)
 			read_clients(n);
 		if (ir >= 0 && (items[ir].revents & ZMQ_POLLIN))
@@ -810,6 +882,7 @@ scl_worker_serve(struct scl_worker *w, const struct scl_worker_serve_options *op
 		e = scl_err_set(SCL_EIO, "the trusted core died");
 done:
 	node_close(n);
+	free(n->pending);
 	free(n);
 	return e;
 }

@@ -1,0 +1,926 @@
+/*
+ * bench_kv.c - scl bench kv: YCSB workloads A (50% reads, 50% updates),
+ * B (95/5) and C (reads only) with zipfian keys and 100-byte values,
+ * against workers of a real deployment on loopback: 3 capsule servers
+ * (N=3, W=2), a router, the key broker, and 1 or 3 workers whose cores
+ * run in the process backend.  In the same run: the same KVS with
+ * encryption, signatures and replication off (--plain), Redis
+ * (redis-server on loopback) with the same operations pipelined the
+ * same way, and the put->visible-at-a-peer latency at half the peak
+ * load.  JSON lines on stdout; progress on stderr.
+ *
+ * Clients pipeline: each keeps `window` requests of `per_req` operations
+ * in flight (as a Redis client pipelines commands), over ZeroMQ to the
+ * worker, over TCP (RESP) to Redis.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "bench.h"
+#include "scl/codec.h"
+
+#define VALUE_BYTES 100
+#define WORKERS_MAX 3
+
+/* --- keys: YCSB's scrambled zipfian ------------------------------------------ */
+
+struct zipf {
+	uint64_t n;
+	double theta, alpha, zetan, eta;
+	uint64_t rng;
+};
+
+static double
+zeta(uint64_t n, double theta)
+{
+	double s = 0;
+
+	for (uint64_t i = 1; i <= n; i++)
+		s += 1.0 / pow((double)i, theta);
+	return s;
+}
+
+static uint64_t
+rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static double
+rng_unit(uint64_t *s)
+{
+	return (double)(rng_next(s) >> 11) / 9007199254740992.0;
+}
+
+/* Gray et al., "Quickly generating billion-record synthetic databases",
+ * as YCSB does it; @zetan is shared (it costs n pow() calls). */
+static void
+zipf_init(struct zipf *z, uint64_t n, double zetan, uint64_t seed)
+{
+	z->n = n;
+	z->theta = 0.99;
+	z->alpha = 1.0 / (1.0 - z->theta);
+	z->zetan = zetan;
+	z->eta = (1.0 - pow(2.0 / (double)n, 1.0 - z->theta)) /
+	    (1.0 - zeta(2, z->theta) / zetan);
+	z->rng = seed;
+}
+
+static uint64_t
+zipf_key(struct zipf *z)
+{
+	double u = rng_unit(&z->rng), uz = u * z->zetan;
+	uint64_t rank;
+
+	if (uz < 1.0)
+		rank = 0;
+	else if (uz < 1.0 + pow(0.5, z->theta))
+		rank = 1;
+	else
+		rank = (uint64_t)((double)z->n *
+		    pow(z->eta * u - z->eta + 1.0, z->alpha));
+	if (rank >= z->n)
+		rank = z->n - 1;
+	/* scrambled: the hot keys are spread over the key space */
+	return rng_next(&(uint64_t){ rank * 0x100000001b3ull }) % z->n;
+}
+
+static int
+key_name(char *out, uint64_t k)
+{
+	return snprintf(out, 32, "user%012llu", (unsigned long long)k);
+}
+
+/* --- the deployment ------------------------------------------------------------ */
+
+struct env {
+	char root[PATH_MAX / 2];	/* room for the leaves under it */
+	char servers[3][64], router[64], broker[64], worker[WORKERS_MAX][64];
+	char server_list[256], name[128], platform_pub[128];
+	pid_t spid[3], rpid, bpid, wpid[WORKERS_MAX];
+	int n_workers;
+	char delay[24];		/* the workers' --batch-delay-us */
+};
+
+static void
+path(char *out, const struct env *e, const char *leaf)
+{
+	/* root is at most PATH_MAX / 2 and leaves are short */
+	if ((size_t)snprintf(out, PATH_MAX, "%.*s/%.64s", PATH_MAX / 2 - 1,
+		e->root, leaf) >= PATH_MAX)
+		out[0] = '\0';
+}
+
+static bool
+env_start(struct env *e)
+{
+	char p[PATH_MAX], ready[PATH_MAX], data[PATH_MAX], owner[PATH_MAX];
+	char platform[PATH_MAX], meas[128], log[PATH_MAX];
+
+	for (int i = 0; i < 3; i++)
+		snprintf(e->servers[i], 64, "tcp://127.0.0.1:%d",
+		    bench_free_port());
+	snprintf(e->server_list, sizeof(e->server_list), "%s,%s,%s",
+	    e->servers[0], e->servers[1], e->servers[2]);
+	snprintf(e->router, 64, "tcp://127.0.0.1:%d", bench_free_port());
+	snprintf(e->broker, 64, "tcp://127.0.0.1:%d", bench_free_port());
+	for (int i = 0; i < 3; i++) {
+		char peers[256];
+		snprintf(peers, sizeof(peers), "%s,%s", e->servers[(i + 1) % 3],
+		    e->servers[(i + 2) % 3]);
+		snprintf(p, sizeof(p), "s%d", i);
+		path(data, e, p);
+		snprintf(p, sizeof(p), "ready-s%d", i);
+		path(ready, e, p);
+		e->spid[i] = bench_spawn((char *[]){ "scl", "server",
+		    "--listen", e->servers[i], "--data", data, "--peers", peers,
+		    "--log-level", "error", "--ready-file", ready, NULL }, NULL);
+	}
+	path(ready, e, "ready-router");
+	e->rpid = bench_spawn((char *[]){ "scl", "router", "--listen",
+	    e->router, "--log-level", "error", "--ready-file", ready, NULL },
+	    NULL);
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "ready-s%d", i);
+		path(ready, e, p);
+		if (!bench_wait_file(ready, NULL, 10))
+			return false;
+	}
+	path(owner, e, "owner.key");
+	path(platform, e, "platform.key");
+	path(p, e, "owner");
+	if (!bench_run((char *[]){ "scl", "keys", "gen", "--out", owner, NULL },
+		NULL, 0) ||
+	    !bench_run((char *[]){ "scl", "keys", "gen", "--out", platform,
+		NULL }, NULL, 0) ||
+	    !bench_run((char *[]){ "scl", "capsule", "create", "--dir", p,
+		"--servers", e->server_list, "--owner-key", owner, "--label",
+		"bench kv", NULL }, e->name, sizeof(e->name)) ||
+	    !bench_run((char *[]){ "scl", "keys", "measure", NULL }, meas,
+		sizeof(meas)) ||
+	    !bench_run((char *[]){ "scl", "keys", "show", platform, NULL },
+		e->platform_pub, sizeof(e->platform_pub)))
+		return false;
+	path(log, e, "broker.log");
+	e->bpid = bench_spawn((char *[]){ "scl", "keys", "serve", e->name,
+	    "--dir", p, "--listen", e->broker, "--allow", meas,
+	    "--trust-platform", e->platform_pub, NULL }, log);
+	return bench_wait_file(log, "serving", 10);
+}
+
+static bool
+workers_start(struct env *e, int n, bool plain)
+{
+	char home[PATH_MAX], log[PATH_MAX], p[64], platform[PATH_MAX];
+
+	path(platform, e, "platform.key");
+	e->n_workers = n;
+	for (int i = 0; i < n; i++) {
+		snprintf(e->worker[i], 64, "tcp://127.0.0.1:%d",
+		    bench_free_port());
+		snprintf(p, sizeof(p), "w%d-%s", i, plain ? "plain" : "paranoid");
+		path(home, e, p);
+		snprintf(p, sizeof(p), "w%d-%s.log", i,
+		    plain ? "plain" : "paranoid");
+		path(log, e, p);
+		e->wpid[i] = bench_spawn((char *[]){ "scl", "worker",
+		    "--capsule", e->name, "--dir", home, "--broker", e->broker,
+		    "--platform-key", platform, "--servers", e->server_list,
+		    "--router", e->router, "--listen", e->worker[i],
+		    "--batch-delay-us", e->delay, "--no-catch-up",
+		    plain ? "--plain" : NULL, NULL }, log);
+	}
+	for (int i = 0; i < n; i++) {
+		snprintf(p, sizeof(p), "w%d-%s.log", i,
+		    plain ? "plain" : "paranoid");
+		path(log, e, p);
+		if (!bench_wait_file(log, "serving clients", 20)) {
+			fprintf(stderr, "bench kv: worker %d did not start; "
+					"see %s\n", i, log);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+workers_stop(struct env *e)
+{
+	for (int i = 0; i < e->n_workers; i++)
+		bench_stop(e->wpid[i]);
+	e->n_workers = 0;
+}
+
+static void
+env_stop(struct env *e)
+{
+	workers_stop(e);
+	bench_stop(e->bpid);
+	bench_stop(e->rpid);
+	for (int i = 0; i < 3; i++)
+		bench_stop(e->spid[i]);
+}
+
+/* --- SCL clients ---------------------------------------------------------------- */
+
+struct conn {
+	void *ctx, *s;
+	struct scl_buf ops, frame;
+	uint64_t next_id;
+};
+
+static bool
+conn_open(struct conn *c, const char *ep)
+{
+	int zero = 0, timeout = 10000;
+
+	memset(c, 0, sizeof(*c));
+	scl_buf_init(&c->ops);
+	scl_buf_init(&c->frame);
+	c->ctx = zmq_ctx_new();
+	c->s = c->ctx ? zmq_socket(c->ctx, ZMQ_DEALER) : NULL;
+	if (c->s == NULL)
+		return false;
+	zmq_setsockopt(c->s, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(c->s, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
+	return zmq_connect(c->s, ep) == 0;
+}
+
+static void
+conn_close(struct conn *c)
+{
+	if (c->s)
+		zmq_close(c->s);
+	if (c->ctx)
+		zmq_ctx_term(c->ctx);
+	scl_buf_dispose(&c->ops);
+	scl_buf_dispose(&c->frame);
+}
+
+static bool
+conn_send(struct conn *c, uint8_t kind, uint8_t flags, uint32_t n)
+{
+	return scl_kvclient_request(&c->frame, kind, ++c->next_id, flags, n,
+		   scl_buf_slice(&c->ops)) == SCL_OK &&
+	    zmq_send(c->s, c->frame.ptr, c->frame.len, 0) >= 0;
+}
+
+/* One reply; its body is copied to @body when given. */
+static bool
+conn_recv(struct conn *c, struct scl_buf *body)
+{
+	zmq_msg_t m;
+	struct scl_slice b;
+	uint64_t id;
+	bool ok = false;
+
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, c->s, 0) >= 0 &&
+	    scl_kvclient_reply(scl_slice_of(zmq_msg_data(&m), zmq_msg_size(&m)),
+		&id, &ok, &b) == SCL_OK &&
+	    ok && body)
+		ok = scl_buf_set(body, b) == SCL_OK;
+	zmq_msg_close(&m);
+	return ok;
+}
+
+static uint64_t
+status_field(struct conn *c, const char *field)
+{
+	struct scl_buf body;
+	char pat[64], *at;
+	uint64_t v = 0;
+
+	scl_buf_init(&body);
+	scl_buf_clear(&c->ops);
+	snprintf(pat, sizeof(pat), "\"%s\":", field);
+	if (conn_send(c, SCL_KVCLIENT_STATUS, 0, 0) && conn_recv(c, &body) &&
+	    scl_buf_append(&body, "", 1) == SCL_OK &&
+	    (at = strstr((char *)body.ptr, pat)) != NULL)
+		v = strtoull(at + strlen(pat), NULL, 10);
+	scl_buf_dispose(&body);
+	return v;
+}
+
+/* --- Redis, over RESP ------------------------------------------------------------ */
+
+struct rconn {
+	int fd;
+	char *out, *in;
+	size_t out_len, in_len, in_cap;
+};
+
+static bool
+rconn_open(struct rconn *r, int port)
+{
+	struct sockaddr_in a;
+	int one = 1;
+
+	memset(r, 0, sizeof(*r));
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	r->in_cap = 1 << 20;
+	r->in = malloc(r->in_cap);
+	r->out = malloc(1 << 20);
+	r->fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (r->fd < 0 || r->in == NULL || r->out == NULL ||
+	    connect(r->fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+		return false;
+	setsockopt(r->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return true;
+}
+
+static void
+rconn_close(struct rconn *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r->in);
+	free(r->out);
+}
+
+static void
+rconn_cmd(struct rconn *r, const char *key, int klen, const char *value)
+{
+	if (value)
+		r->out_len += (size_t)sprintf(r->out + r->out_len,
+		    "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%.*s\r\n", klen, key,
+		    VALUE_BYTES, VALUE_BYTES, value);
+	else
+		r->out_len += (size_t)sprintf(r->out + r->out_len,
+		    "*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n", klen, key);
+}
+
+static bool
+rconn_flush(struct rconn *r)
+{
+	size_t off = 0;
+
+	while (off < r->out_len) {
+		ssize_t n = write(r->fd, r->out + off, r->out_len - off);
+		if (n <= 0)
+			return false;
+		off += (size_t)n;
+	}
+	r->out_len = 0;
+	return true;
+}
+
+/* Length of the complete reply at the start of @p, or 0. */
+static size_t
+resp_reply_len(const char *p, size_t n)
+{
+	const char *nl = memchr(p, '\n', n);
+	long len;
+	size_t head;
+
+	if (nl == NULL)
+		return 0;
+	head = (size_t)(nl - p) + 1;
+	if (p[0] != '$')
+		return head; /* +OK, -ERR, :n */
+	len = strtol(p + 1, NULL, 10);
+	if (len < 0)
+		return head; /* $-1: nil */
+	return n >= head + (size_t)len + 2 ? head + (size_t)len + 2 : 0;
+}
+
+static bool
+rconn_read_replies(struct rconn *r, unsigned want)
+{
+	while (want > 0) {
+		size_t len;
+		while ((len = resp_reply_len(r->in, r->in_len)) > 0 && want) {
+			memmove(r->in, r->in + len, r->in_len - len);
+			r->in_len -= len;
+			want--;
+		}
+		if (want == 0)
+			break;
+		ssize_t n = read(r->fd, r->in + r->in_len, r->in_cap - r->in_len);
+		if (n <= 0)
+			return false;
+		r->in_len += (size_t)n;
+	}
+	return true;
+}
+
+/* --- load -------------------------------------------------------------------------- */
+
+struct load {
+	/* input */
+	const char *ep;		/* SCL worker, or NULL for Redis */
+	int redis_port;
+	int read_pct;
+	double seconds;
+	double target;		/* ops/s for this client; 0: as fast as it can */
+	unsigned window, per_req;
+	uint64_t records;
+	double zetan;
+	uint64_t seed;
+	/* output */
+	uint64_t ops;
+	double elapsed;
+	bool failed;
+};
+
+static void
+make_value(char *v, uint64_t k, uint64_t round)
+{
+	for (int i = 0; i < VALUE_BYTES; i++)
+		v[i] = (char)('a' + (k + round + (uint64_t)i) % 26);
+}
+
+/* Appends one request of @n operations to the SCL buffer or Redis pipe. */
+static void
+build_request(struct load *l, struct zipf *z, struct conn *c, struct rconn *r,
+    unsigned n, uint64_t round)
+{
+	char key[32], value[VALUE_BYTES];
+
+	scl_buf_clear(&c->ops);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t k = zipf_key(z);
+		int klen = key_name(key, k);
+		bool read = (int)(rng_next(&z->rng) % 100) < l->read_pct;
+		if (!read)
+			make_value(value, k, round);
+		if (r) {
+			rconn_cmd(r, key, klen, read ? NULL : value);
+		} else {
+			struct scl_kvreq q = { .op = read ? SCL_KVREQ_GET
+							  : SCL_KVREQ_PUT };
+			q.key = scl_slice_of(key, (size_t)klen);
+			q.value = scl_slice_of(value, read ? 0 : VALUE_BYTES);
+			if (scl_kvreq_encode(&c->ops, &q) != SCL_OK)
+				l->failed = true;
+		}
+	}
+}
+
+static void *
+load_main(void *arg)
+{
+	struct load *l = arg;
+	struct zipf z;
+	struct conn c;
+	struct rconn r;
+	unsigned inflight = 0;
+	double t0, deadline;
+	uint64_t round = 0;
+
+	zipf_init(&z, l->records, l->zetan, l->seed);
+	memset(&r, 0, sizeof(r));
+	r.fd = -1;
+	if (l->ep ? !conn_open(&c, l->ep) : !rconn_open(&r, l->redis_port)) {
+		l->failed = true;
+		return NULL;
+	}
+	if (!l->ep)
+		memset(&c, 0, sizeof(c));
+	t0 = bench_now();
+	deadline = t0 + l->seconds;
+	for (;;) {
+		double now = bench_now();
+		bool more = now < deadline;
+		if (more && l->target > 0 &&
+		    (double)(l->ops + inflight * l->per_req) >
+			l->target * (now - t0)) {
+			if (inflight == 0) {
+				usleep(200);
+				continue;
+			}
+			more = false; /* ahead of the rate: only collect */
+		}
+		if (more && inflight < l->window) {
+			build_request(l, &z, &c, l->ep ? NULL : &r, l->per_req,
+			    round++);
+			if (l->ep ? !conn_send(&c, SCL_KVCLIENT_OPS, 0,
+					l->per_req)
+				  : !rconn_flush(&r)) {
+				l->failed = true;
+				break;
+			}
+			inflight++;
+			continue;
+		}
+		if (inflight == 0) {
+			if (bench_now() >= deadline)
+				break;
+			continue;
+		}
+		if (l->ep ? !conn_recv(&c, NULL)
+			  : !rconn_read_replies(&r, l->per_req)) {
+			l->failed = true;
+			break;
+		}
+		inflight--;
+		l->ops += l->per_req;
+	}
+	l->elapsed = bench_now() - t0;
+	if (l->ep)
+		conn_close(&c);
+	else
+		rconn_close(&r);
+	return NULL;
+}
+
+struct cfg {
+	double seconds;
+	uint64_t records;
+	unsigned clients, window, per_req;
+	double zetan;
+};
+
+/* Runs @clients loads at once; returns total ops/s (0 on failure). */
+static double
+run_loads(const struct cfg *cf, const char *const *eps, int n_eps,
+    int redis_port, int read_pct, double target_total)
+{
+	struct load l[16];
+	pthread_t th[16];
+	uint64_t ops = 0;
+	double elapsed = 0;
+	bool failed = false;
+
+	for (unsigned i = 0; i < cf->clients; i++) {
+		memset(&l[i], 0, sizeof(l[i]));
+		l[i].ep = eps ? eps[i % (unsigned)n_eps] : NULL;
+		l[i].redis_port = redis_port;
+		l[i].read_pct = read_pct;
+		l[i].seconds = cf->seconds;
+		l[i].target = target_total / cf->clients;
+		l[i].window = cf->window;
+		l[i].per_req = cf->per_req;
+		l[i].records = cf->records;
+		l[i].zetan = cf->zetan;
+		l[i].seed = 1000 + i * 7919;
+		pthread_create(&th[i], NULL, load_main, &l[i]);
+	}
+	for (unsigned i = 0; i < cf->clients; i++) {
+		pthread_join(th[i], NULL);
+		ops += l[i].ops;
+		if (l[i].elapsed > elapsed)
+			elapsed = l[i].elapsed;
+		failed |= l[i].failed;
+	}
+	return failed || elapsed <= 0 ? 0 : (double)ops / elapsed;
+}
+
+/* Every key once (the YCSB load phase); true once every worker holds
+ * them all. */
+static bool
+preload_scl(const struct cfg *cf, struct env *e, bool durable)
+{
+	struct conn c;
+	char key[32], value[VALUE_BYTES];
+	unsigned inflight = 0;
+	bool ok = conn_open(&c, e->worker[0]);
+
+	for (uint64_t k = 0; ok && k < cf->records;) {
+		uint32_t n = 0;
+		scl_buf_clear(&c.ops);
+		for (; n < 256 && k < cf->records; n++, k++) {
+			struct scl_kvreq q = { .op = SCL_KVREQ_PUT };
+			q.key = scl_slice_of(key, (size_t)key_name(key, k));
+			make_value(value, k, 0);
+			q.value = scl_slice_of(value, VALUE_BYTES);
+			ok = scl_kvreq_encode(&c.ops, &q) == SCL_OK;
+		}
+		ok = ok && conn_send(&c, SCL_KVCLIENT_OPS,
+		    durable && k == cf->records ? SCL_KVCLIENT_DURABLE : 0, n);
+		if (++inflight == 8 || k == cf->records)
+			for (; ok && inflight; inflight--)
+				ok = conn_recv(&c, NULL);
+	}
+	conn_close(&c);
+	for (int w = 0; ok && w < e->n_workers; w++) {
+		struct conn s;
+		double t0 = bench_now();
+		bool have = false;
+		if (!conn_open(&s, e->worker[w]))
+			return false;
+		while (!have && bench_now() - t0 < 60) {
+			have = status_field(&s, "keys") >= cf->records;
+			if (!have)
+				usleep(50000);
+		}
+		conn_close(&s);
+		ok = have;
+	}
+	return ok;
+}
+
+static bool
+preload_redis(const struct cfg *cf, int port)
+{
+	struct rconn r;
+	char key[32], value[VALUE_BYTES];
+	bool ok = rconn_open(&r, port);
+
+	for (uint64_t k = 0; ok && k < cf->records;) {
+		unsigned n = 0;
+		for (; n < 256 && k < cf->records; n++, k++) {
+			make_value(value, k, 0);
+			rconn_cmd(&r, key, key_name(key, k), value);
+		}
+		ok = rconn_flush(&r) && rconn_read_replies(&r, n);
+	}
+	rconn_close(&r);
+	return ok;
+}
+
+/* --- put -> visible at a peer -------------------------------------------------------- */
+
+struct probe {
+	const char *writer_ep, *reader_ep;
+	double seconds;
+	double lat[20000];
+	size_t n;
+	bool failed;
+};
+
+static void *
+probe_main(void *arg)
+{
+	struct probe *p = arg;
+	struct conn w, r;
+	struct scl_buf body;
+	double deadline = bench_now() + p->seconds;
+
+	scl_buf_init(&body);
+	if (!conn_open(&w, p->writer_ep) || !conn_open(&r, p->reader_ep)) {
+		p->failed = true;
+		return NULL;
+	}
+	for (uint64_t seq = 1; bench_now() < deadline && p->n < 20000; seq++) {
+		char v[32];
+		struct scl_kvreq put = { .op = SCL_KVREQ_PUT };
+		struct scl_kvreq get = { .op = SCL_KVREQ_GET };
+		double t0;
+		bool seen = false;
+		int len = snprintf(v, sizeof(v), "%llu", (unsigned long long)seq);
+		put.key = get.key = scl_slice_of("probe", 5);
+		put.value = scl_slice_of(v, (size_t)len);
+		scl_buf_clear(&w.ops);
+		if (scl_kvreq_encode(&w.ops, &put) != SCL_OK)
+			break;
+		t0 = bench_now();
+		if (!conn_send(&w, SCL_KVCLIENT_OPS, 0, 1) || !conn_recv(&w,
+			NULL)) {
+			p->failed = true;
+			break;
+		}
+		scl_buf_clear(&r.ops);
+		if (scl_kvreq_encode(&r.ops, &get) != SCL_OK)
+			break;
+		while (!seen && bench_now() - t0 < 2.0) {
+			struct scl_dec d;
+			struct scl_kvres res;
+			if (!conn_send(&r, SCL_KVCLIENT_OPS, 0, 1) ||
+			    !conn_recv(&r, &body))
+				break;
+			scl_dec_init(&d, scl_buf_slice(&body), "result");
+			seen = scl_kvres_decode(&d, SCL_KVREQ_GET, &res) ==
+				SCL_OK &&
+			    res.ok && res.value.len == (size_t)len &&
+			    memcmp(res.value.ptr, v, (size_t)len) == 0;
+			if (!seen)
+				usleep(50);
+		}
+		if (seen)
+			p->lat[p->n++] = (bench_now() - t0) * 1000.0;
+		else
+			p->failed = true;
+		usleep(5000);
+	}
+	scl_buf_dispose(&body);
+	conn_close(&w);
+	conn_close(&r);
+	return NULL;
+}
+
+/* --- the benchmark --------------------------------------------------------------------- */
+
+static const struct {
+	char name;
+	int read_pct;
+} workloads[] = { { 'A', 50 }, { 'B', 95 }, { 'C', 100 } };
+
+static void
+emit(const char *system, const char *mode, int workers, char wl,
+    double ops, const struct cfg *cf)
+{
+	printf("{\"bench\":\"kv\",\"system\":\"%s\",\"mode\":\"%s\","
+	       "\"workers\":%d,\"workload\":\"%c\",\"ops_per_s\":%.0f,"
+	       "\"records\":%llu,\"value_bytes\":%d,\"clients\":%u,"
+	       "\"window\":%u,\"ops_per_request\":%u,\"seconds\":%.1f}\n",
+	    system, mode, workers, wl, ops, (unsigned long long)cf->records,
+	    VALUE_BYTES, cf->clients, cf->window, cf->per_req, cf->seconds);
+	fflush(stdout);
+}
+
+/* Each workload on @n workers; results into @out[A, B, C]. */
+static bool
+scl_round(struct env *e, const struct cfg *cf, int n, bool plain,
+    double out[3], bool only_a)
+{
+	const char *eps[WORKERS_MAX];
+
+	fprintf(stderr, "bench kv: %d %s worker%s: loading %llu records\n",
+	    n, plain ? "plain" : "paranoid", n > 1 ? "s" : "",
+	    (unsigned long long)cf->records);
+	if (!workers_start(e, n, plain) || !preload_scl(cf, e, !plain)) {
+		workers_stop(e);
+		return false;
+	}
+	for (int i = 0; i < n; i++)
+		eps[i] = e->worker[i];
+	for (size_t w = 0; w < (only_a ? 1 : 3); w++) {
+		fprintf(stderr, "bench kv: YCSB-%c, %.0f s\n", workloads[w].name,
+		    cf->seconds);
+		out[w] = run_loads(cf, eps, n, 0, workloads[w].read_pct, 0);
+		if (out[w] == 0)
+			fprintf(stderr, "bench kv: the run failed; worker logs "
+					"are under %s\n", e->root);
+		emit("scl", plain ? "plain" : "paranoid", n, workloads[w].name,
+		    out[w], cf);
+	}
+	return true;
+}
+
+static pid_t
+redis_start(int port, const char *dir)
+{
+	char p[16];
+	pid_t pid;
+
+	snprintf(p, sizeof(p), "%d", port);
+	if ((pid = fork()) == 0) {
+		if (freopen("/dev/null", "w", stdout) == NULL ||
+		    chdir(dir) != 0)
+			_exit(126);
+		execlp("redis-server", "redis-server", "--port", p, "--bind",
+		    "127.0.0.1", "--save", "", "--appendonly", "no",
+		    "--protected-mode", "no", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 100; i++) {
+		struct rconn r;
+		bool up = rconn_open(&r, port);
+		rconn_close(&r);
+		if (up)
+			return pid;
+		usleep(50000);
+	}
+	bench_stop(pid);
+	return -1;
+}
+
+int bench_kv(struct cli_args *a);
+
+int
+bench_kv(struct cli_args *a)
+{
+	struct env e;
+	struct cfg cf;
+	uint64_t secs, records, clients, load_pct, delay;
+	double p1[3] = { 0 }, p3[3] = { 0 }, plain1[3] = { 0 }, plain3[3] = { 0 };
+	double redis[3] = { 0 }, vis_p50 = 0, vis_p99 = 0, vis_load = 0;
+	const char *tmp = getenv("TMPDIR");
+	int rc = CLI_FAIL;
+
+	memset(&e, 0, sizeof(e));
+	memset(&cf, 0, sizeof(cf));
+	if (!cli_get_u64(a, "seconds", cli_has(a, "quick") ? 1 : 5, 1, 3600,
+		&secs) ||
+	    !cli_get_u64(a, "records", cli_has(a, "quick") ? 10000 : 100000,
+		100, 10000000, &records) ||
+	    !cli_get_u64(a, "clients", 2, 1, 16, &clients) ||
+	    !cli_get_u64(a, "visibility-load", 50, 1, 100, &load_pct) ||
+	    !cli_get_u64(a, "batch-delay-us", 1000, 50, 1000000, &delay))
+		return CLI_USAGE;
+	cf.seconds = (double)secs;
+	cf.records = records;
+	cf.clients = (unsigned)clients;
+	cf.window = 4;
+	cf.per_req = 64;
+	cf.zetan = zeta(records, 0.99);
+	snprintf(e.delay, sizeof(e.delay), "%llu", (unsigned long long)delay);
+	snprintf(e.root, sizeof(e.root), "%s/scl-bench-kv-XXXXXX",
+	    tmp && *tmp ? tmp : "/var/tmp");
+	if (mkdtemp(e.root) == NULL)
+		return cli_fail(a, "mkdtemp %s: %s", e.root, strerror(errno));
+	fprintf(stderr, "bench kv: 3 servers (N=3, W=2), a router and the key "
+			"broker under %s\n", e.root);
+	if (!env_start(&e)) {
+		rc = cli_fail(a, "could not start the deployment (see %s)",
+		    e.root);
+		goto done;
+	}
+	if (!scl_round(&e, &cf, 1, false, p1, false))
+		goto fail;
+	workers_stop(&e);
+	if (!scl_round(&e, &cf, 1, true, plain1, true))
+		goto fail;
+	workers_stop(&e);
+	if (!scl_round(&e, &cf, 3, false, p3, false))
+		goto fail;
+	/* put -> visible at a peer, at half the peak YCSB-A load */
+	{
+		struct probe *pr = calloc(1, sizeof(*pr));
+		const char *eps[WORKERS_MAX] = { e.worker[0], e.worker[1],
+			e.worker[2] };
+		pthread_t th;
+		struct cfg half = cf;
+		if (pr == NULL)
+			goto fail;
+		pr->writer_ep = e.worker[0];
+		pr->reader_ep = e.worker[1];
+		pr->seconds = cf.seconds;
+		vis_load = p3[0] * (double)load_pct / 100.0;
+		fprintf(stderr, "bench kv: put->visible at a peer under "
+				"YCSB-A at %.0f ops/s\n", vis_load);
+		pthread_create(&th, NULL, probe_main, pr);
+		vis_load = run_loads(&half, eps, 3, 0, 50, vis_load);
+		pthread_join(th, NULL);
+		vis_p50 = bench_quantile(pr->lat, pr->n, 0.5);
+		vis_p99 = bench_quantile(pr->lat, pr->n, 0.99);
+		printf("{\"bench\":\"kv\",\"what\":\"visibility\",\"workers\":3,"
+		       "\"load_ops_per_s\":%.0f,\"samples\":%zu,\"p50_ms\":%.2f,"
+		       "\"p99_ms\":%.2f,\"failed\":%s}\n",
+		    vis_load, pr->n, vis_p50, vis_p99,
+		    pr->failed ? "true" : "false");
+		free(pr);
+	}
+	workers_stop(&e);
+	if (!scl_round(&e, &cf, 3, true, plain3, true))
+		goto fail;
+	workers_stop(&e);
+	/* the peer */
+	if (cli_has(a, "no-redis")) {
+		printf("{\"bench\":\"kv\",\"system\":\"redis\",\"skipped\":"
+		       "\"--no-redis\"}\n");
+	} else {
+		int port = bench_free_port();
+		pid_t rp = redis_start(port, e.root);
+		if (rp < 0) {
+			printf("{\"bench\":\"kv\",\"system\":\"redis\",\"skipped\":"
+			       "\"redis-server did not start (make deps "
+			       "installs it)\"}\n");
+		} else {
+			fprintf(stderr, "bench kv: redis-server, pipelined the "
+					"same way\n");
+			if (preload_redis(&cf, port))
+				for (size_t w = 0; w < 3; w++) {
+					redis[w] = run_loads(&cf, NULL, 0, port,
+					    workloads[w].read_pct, 0);
+					emit("redis", "pipelined", 1,
+					    workloads[w].name, redis[w], &cf);
+				}
+			bench_stop(rp);
+		}
+	}
+	printf("{\"bench\":\"kv\",\"what\":\"summary\","
+	       "\"paranoid_over_plain_A_1w\":%.3f,"
+	       "\"paranoid_over_plain_A_3w\":%.3f,"
+	       "\"scl_C_1w_over_redis_C\":%.2f,"
+	       "\"visibility_p99_ms\":%.2f,"
+	       "\"psl_paper_ops_per_s\":{\"A\":89000,\"C\":95000},"
+	       "\"scl_A_3w_over_paper\":%.2f,\"scl_C_3w_over_paper\":%.2f}\n",
+	    plain1[0] > 0 ? p1[0] / plain1[0] : 0,
+	    plain3[0] > 0 ? p3[0] / plain3[0] : 0,
+	    redis[2] > 0 ? p1[2] / redis[2] : 0, vis_p99, p3[0] / 89000.0,
+	    p3[2] / 95000.0);
+	rc = CLI_OK;
+	goto done;
+fail:
+	rc = cli_fail(a, "a run failed; logs are under %s", e.root);
+done:
+	env_stop(&e);
+	if (rc == CLI_OK && !cli_has(a, "keep")) {
+		char cmd[PATH_MAX + 16];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e.root);
+		if (system(cmd) != 0)
+			fprintf(stderr, "bench kv: could not remove %s\n", e.root);
+	}
+	return rc;
+}
