@@ -13,6 +13,9 @@ FUZZ_SMOKE_SECONDS ?= 5
 DEPS := gcc make cmake ninja-build pkgconf clang libclang-rt-14-dev \
 	libsodium-dev libssl-dev liblmdb-dev libzmq3-dev libcmocka-dev \
 	libseccomp-dev lmdb-utils iproute2 procps
+# The benchmarks' peer; only `make bench` installs it (on a systemd host
+# the package also starts a redis service, which tests do not need).
+BENCH_DEPS := redis-server
 
 FUZZ_TARGETS := meta cert record heartbeat keyring proof verify proto attest core router kv
 
@@ -31,7 +34,7 @@ help:
 	@echo "make fuzz   run every fuzzer for FUZZ_SECONDS ($(FUZZ_SECONDS)) each"
 
 deps:
-	@missing=""; for p in $(DEPS); do \
+	@missing=""; for p in $(DEPS) $(EXTRA_DEPS); do \
 		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "make deps: installing$$missing"; \
@@ -88,11 +91,13 @@ fuzz:
 demo: release
 	scripts/demo.sh build/release/scl build/release/flipbyte
 
-bench: release
+bench:
+	$(MAKE) deps release EXTRA_DEPS="$(BENCH_DEPS)"
 	build/release/scl bench capsule
 	build/release/scl bench server
 	build/release/scl bench boundary
 	build/release/scl bench actors
+	build/release/scl bench kv
 
 clean:
 	rm -rf build

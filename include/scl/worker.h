@@ -57,6 +57,7 @@ enum scl_core_op {
 	SCL_CORE_KV_RECEIVE = 'M', /* now, a peer's message -> KV reply */
 	SCL_CORE_KV_TICK = 'T',	/* now -> KV reply */
 	SCL_CORE_KV_STATS = 'Q', /* -> JSON text */
+	SCL_CORE_KV_LOCAL = 'L', /* now, a YCSB op list -> KV reply */
 };
 
 /**
@@ -158,6 +159,11 @@ bool scl_kvres_scan_next(struct scl_slice *entries, struct scl_slice *key,
 /* Client frames (a worker's --listen socket). */
 #define SCL_KVCLIENT_OPS 1
 #define SCL_KVCLIENT_STATUS 2
+/* Benchmarks only: a list of (u8 'g' or 'p', u32 key number) the core
+ * runs on its replica the way a lambda inside it would (keys
+ * "user%012u", 100-byte values); the result is the core's own u64
+ * elapsed nanoseconds. */
+#define SCL_KVCLIENT_LOCAL 3
 #define SCL_KVCLIENT_DURABLE 0x01	/* reply once W servers hold it */
 
 /** A request frame: kind, id, flags, and (OPS) @n encoded operations. */
@@ -173,7 +179,7 @@ SCL_NODISCARD enum scl_err scl_kvclient_reply(struct scl_slice frame,
 
 struct scl_worker_kv_options {
 	size_t batch_max_puts;		/* 0: 1024 */
-	uint64_t batch_delay_us;	/* 0: 1000 */
+	uint64_t batch_delay_us;	/* 0: 2000 */
 	bool plain;			/* benchmark baseline: no crypto,
 					   no servers */
 };

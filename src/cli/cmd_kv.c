@@ -18,7 +18,7 @@ kv_roundtrip(struct cli_args *a, uint8_t kind, uint8_t flags, uint32_t n,
 {
 	const char *ep = cli_get(a, "worker");
 	struct scl_buf frame;
-	void *ctx = zmq_ctx_new(), *s = NULL;
+	void *ctx, *s = NULL;
 	uint64_t timeout_ms, id = 1, got_id;
 	int zero = 0, t, rc = CLI_FAIL;
 	bool ok;
@@ -29,6 +29,7 @@ kv_roundtrip(struct cli_args *a, uint8_t kind, uint8_t flags, uint32_t n,
 	if (!cli_get_u64(a, "timeout-ms", 10000, 1, 3600000, &timeout_ms))
 		return CLI_USAGE;
 	t = (int)timeout_ms;
+	ctx = zmq_ctx_new();
 	scl_buf_init(&frame);
 	zmq_msg_init(&m);
 	if (ctx == NULL || (s = zmq_socket(ctx, ZMQ_DEALER)) == NULL ||

@@ -36,7 +36,7 @@ serve_kv(struct cli_args *a, struct scl_worker *w, struct local *l)
 	memset(&ko, 0, sizeof(ko));
 	memset(&so, 0, sizeof(so));
 	if (!cli_get_u64(a, "batch", 1024, 1, 65536, &batch) ||
-	    !cli_get_u64(a, "batch-delay-us", 1000, 50, 10000000, &delay))
+	    !cli_get_u64(a, "batch-delay-us", 2000, 50, 10000000, &delay))
 		return CLI_USAGE;
 	ko.batch_max_puts = (size_t)batch;
 	ko.batch_delay_us = delay;
@@ -238,7 +238,7 @@ static const struct cli_opt worker_opts[] = {
 	{ "append", "FILE", "seal FILE's lines in the core and store them "
 			    "('-' for stdin)", NULL },
 	{ "batch", "N", "KVS: puts per sealed record, at most", "1024" },
-	{ "batch-delay-us", "US", "KVS: seal a batch after this long", "1000" },
+	{ "batch-delay-us", "US", "KVS: seal a batch after this long", "2000" },
 	{ "attest", "BACKEND", "sim or tsm (configfs-tsm)", "sim" },
 	{ "broker", "ENDPOINT", "the capsule owner's key broker", NULL },
 	{ "capsule", "NAME", "the capsule to write", NULL },

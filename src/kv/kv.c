@@ -190,7 +190,7 @@ scl_kv_new(struct scl_kv **out, const struct scl_kv_options *opt)
 	if (kv->opt.batch_max_bytes > SCL_PAYLOAD_MAX)
 		kv->opt.batch_max_bytes = SCL_PAYLOAD_MAX;
 	if (!kv->opt.batch_delay_us)
-		kv->opt.batch_delay_us = 1000;
+		kv->opt.batch_delay_us = 2000;
 	if (!kv->opt.pending_max_bytes)
 		kv->opt.pending_max_bytes = (size_t)64 << 20;
 	if (!kv->opt.fetch_retry_us)

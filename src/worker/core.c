@@ -252,6 +252,9 @@ scl_worker_core_handle(struct scl_worker_core *c, struct scl_slice msg)
 	case SCL_CORE_KV_STATS:
 		e = scl_worker__kv_stats(c, &c->body);
 		break;
+	case SCL_CORE_KV_LOCAL:
+		e = scl_worker__kv_local(c, rest, &c->body);
+		break;
 	default:
 		e = scl_err_set(SCL_EINVAL, "unknown core request 0x%02x",
 		    msg.len ? msg.ptr[0] : 0);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "scl/codec.h"
 #include "worker_int.h"
@@ -235,6 +236,49 @@ scl_worker__kv_tick(struct scl_worker_core *c, struct scl_slice in,
 	    (r = scl_kv_tick(c->kv, now)) != SCL_OK)
 		return r;
 	return kv_reply(c, body, scl_slice_of(NULL, 0));
+}
+
+/* The state API as a lambda in the core sees it, timed by the core. */
+enum scl_err
+scl_worker__kv_local(struct scl_worker_core *c, struct scl_slice in,
+    struct scl_buf *body)
+{
+	struct scl_dec d;
+	struct timespec t0, t1;
+	char key[32], value[100];
+	uint8_t result[8];
+	uint64_t now;
+	uint32_t n;
+	enum scl_err r = SCL_OK;
+
+	if (c->kv == NULL)
+		return scl_err_set(SCL_EINVAL, "the KVS is not open");
+	scl_dec_init(&d, in, "local operations");
+	now = scl_dec_u64(&d, "time");
+	n = scl_dec_u32(&d, "count");
+	if (!scl_dec_ok(&d) || scl_dec_remaining(&d) != (size_t)n * 5)
+		return scl_dec_fail(&d, SCL_EFORMAT, "%u operations", n);
+	memset(value, 'v', sizeof(value));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (uint32_t i = 0; i < n && r == SCL_OK; i++) {
+		uint8_t op = scl_dec_u8(&d, "op");
+		uint32_t k = scl_dec_u32(&d, "key");
+		struct scl_slice v;
+		int len = snprintf(key, sizeof(key), "user%012u", k);
+		if (op == SCL_KVREQ_PUT) {
+			r = scl_kv_put(c->kv, scl_slice_of(key, (size_t)len),
+			    scl_slice_of(value, sizeof(value)), now);
+		} else if (scl_kv_get(c->kv, scl_slice_of(key, (size_t)len),
+			       &v, NULL) == SCL_OK && v.len == 0) {
+			r = scl_err_set(SCL_EFORMAT, "empty value");
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (r != SCL_OK)
+		return r;
+	scl_le64_store(result, (uint64_t)(t1.tv_sec - t0.tv_sec) *
+	    1000000000u + (uint64_t)(t1.tv_nsec - t0.tv_nsec));
+	return kv_reply(c, body, scl_slice_of(result, sizeof(result)));
 }
 
 enum scl_err

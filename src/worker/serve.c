@@ -494,6 +494,39 @@ client_status(struct node *n, const uint8_t *route, size_t rlen, uint64_t id)
 	    0);
 }
 
+/* A benchmark's operations, run by the core on its replica. */
+static void
+client_local(struct node *n, const uint8_t *route, size_t rlen, uint64_t id,
+    uint32_t count, struct scl_slice ops)
+{
+	struct scl_slice results;
+	struct scl_buf saved;
+	struct scl_enc e;
+	enum scl_err r;
+
+	/* n->req may hold a group being built: use a buffer of our own. */
+	scl_buf_init(&saved);
+	scl_enc_init(&e, &saved);
+	scl_enc_u8(&e, SCL_CORE_KV_LOCAL);
+	scl_enc_u64(&e, now_us());
+	scl_enc_u32(&e, count);
+	scl_enc_bytes(&e, ops.ptr, ops.len);
+	r = e.err;
+	if (r == SCL_OK) {
+		struct scl_slice body;
+		r = scl_worker__call(n->w, saved.ptr, saved.len, &body);
+		if (r == SCL_OK)
+			r = dispatch(n, body, &results);
+	}
+	if (r == SCL_OK)
+		reply_client(n, route, rlen, SCL_KVCLIENT_LOCAL, id, true,
+		    results, 0);
+	else
+		reply_client(n, route, rlen, SCL_KVCLIENT_LOCAL, id, false,
+		    scl_slice_of(scl_err_last(), strlen(scl_err_last())), 0);
+	scl_buf_dispose(&saved);
+}
+
 /* A client request waiting in the current group call. */
 struct pending_req {
 	uint8_t route[ROUTE_MAX];
@@ -542,6 +575,11 @@ group_add(struct node *n, struct pending_req *p, const uint8_t *route,
 		return false; /* not even an id to answer */
 	if (p->kind == SCL_KVCLIENT_STATUS) {
 		client_status(n, route, rlen, p->id);
+		return false;
+	}
+	if (p->kind == SCL_KVCLIENT_LOCAL) {
+		client_local(n, route, rlen, p->id, count,
+		    scl_slice_of(frame.ptr + d.pos, frame.len - d.pos));
 		return false;
 	}
 	memcpy(p->route, route, rlen);

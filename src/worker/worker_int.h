@@ -62,6 +62,8 @@ enum scl_err scl_worker__kv_receive(struct scl_worker_core *c,
     struct scl_slice in, struct scl_buf *body);
 enum scl_err scl_worker__kv_tick(struct scl_worker_core *c,
     struct scl_slice in, struct scl_buf *body);
+enum scl_err scl_worker__kv_local(struct scl_worker_core *c,
+    struct scl_slice in, struct scl_buf *body);
 enum scl_err scl_worker__kv_stats(struct scl_worker_core *c,
     struct scl_buf *body);
 

@@ -45,6 +45,18 @@ for sub in capsule server boundary actors; do
 	expect 0 "Usage: scl bench $sub" "$SCL" bench "$sub" --help
 done
 expect 0 "Usage: scl worker" "$SCL" worker --help
+for sub in put get delete scan status; do
+	expect 0 "Usage: scl kv $sub" "$SCL" kv "$sub" --help
+done
+expect 0 "Usage: scl router" "$SCL" router --help
+expect 0 "Usage: scl router status" "$SCL" router status --help
+expect 0 "Usage: scl bench kv" "$SCL" bench kv --help
+expect 2 "--worker ENDPOINT is required" "$SCL" kv get somekey
+expect 2 "--listen ENDPOINT is required" "$SCL" router
+expect 2 "unknown key 'jitter'" "$SCL" router --listen tcp://127.0.0.1:1 \
+	--chaos jitter=1
+expect 1 "did not answer" "$SCL" kv get k --worker tcp://127.0.0.1:1 \
+	--timeout-ms 300
 expect 0 "Usage: scl server" "$SCL" server --help
 expect 2 "--listen ENDPOINT is required" "$SCL" keys serve \
 	"$(printf '%064d' 0)" --allow "$(printf '%064d' 1)"
