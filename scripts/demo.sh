@@ -13,6 +13,16 @@ trap 'rm -rf "$W"' EXIT
 export SCL_HOME="$W/home"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# wait_log FILE TEXT: until FILE mentions TEXT; after 20 s, show FILE, fail.
+wait_log() {
+	for _ in $(seq 400); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "TIMED OUT waiting for '$2' in $1:" >&2
+	cat "$1" >&2
+	exit 1
+}
 run() { printf '$ %s\n' "$*"; "$@"; }
 
 step "1. An owner identity and a DataCapsule"
@@ -74,7 +84,9 @@ echo "(nothing unverified was printed: $(wc -l <"$W/leaked.txt") lines)"
 run "$SCL" capsule verify "$name"
 
 # --- Capsule servers ---------------------------------------------------------
-PORT=$(( 30000 + $$ % 20000 ))
+# Below the kernel's ephemeral ports (32768 and up), where outgoing
+# connections would collide with our listeners.
+PORT=$(( 20000 + ($$ % 600) * 20 ))
 addr() { echo "tcp://127.0.0.1:$((PORT + $1))"; }
 SERVERS="$(addr 1),$(addr 2),$(addr 3)"
 pids=""
@@ -91,7 +103,7 @@ start_server() {
 		--peers "${peers%,}" --ready-file "$W/ready$1" 2>>"$W/server$1.log" &
 	eval "pid$1=$!"
 	pids="$pids $!"
-	while [ ! -s "$W/ready$1" ]; do sleep 0.05; done
+	wait_log "$W/ready$1" tcp
 }
 
 step "8. Three untrusted capsule servers, a capsule replicated on them (N=3, W=2)"
@@ -152,7 +164,7 @@ BROKER="tcp://127.0.0.1:$((PORT + 10))"
 	--trust-platform "$("$SCL" keys show "$W/platform.key")" \
 	>"$W/broker.log" 2>&1 &
 pids="$pids $!"
-while ! grep -q serving "$W/broker.log"; do sleep 0.05; done
+wait_log "$W/broker.log" serving
 sed -n 's/^key broker/key broker/p' "$W/broker.log"
 echo "(measurement allowed: $("$SCL" keys measure | cut -c1-16)..., the BLAKE2b of this scl binary)"
 
@@ -179,27 +191,24 @@ ROUTER="tcp://127.0.0.1:$((PORT + 11))"
 "$SCL" router --listen "$ROUTER" --chaos loss=0.3,dup=0.1,reorder=0.2,seed=42 \
 	--ready-file "$W/router.ready" 2>"$W/router.log" &
 pids="$pids $!"
-while [ ! -s "$W/router.ready" ]; do sleep 0.05; done
+wait_log "$W/router.ready" tcp
 echo "router on $ROUTER (its --chaos is on purpose)"
 
 step "15. Three attested workers share the capsule's KVS through it"
 for i in 1 2 3; do
-	SCL_HOME="$W/kv-home$i" "$SCL" worker --capsule "$name2" --broker "$BROKER" \
+	SCL_HOME="$W/kv-home$i" "$SCL" worker --capsule "$name2" --servers "$SERVERS" --broker "$BROKER" \
 		--platform-key "$W/platform.key" --tee process --router "$ROUTER" \
 		--listen "tcp://127.0.0.1:$((PORT + 20 + i))" >"$W/kv$i.log" 2>&1 &
 	pids="$pids $!"
 done
 for i in 1 2 3; do
-	while ! grep -q "serving clients" "$W/kv$i.log"; do
-		if grep -q "scl worker:" "$W/kv$i.log"; then cat "$W/kv$i.log"; exit 1; fi
-		sleep 0.05
-	done
+	wait_log "$W/kv$i.log" "serving clients"
 	echo "worker $i: $(grep -o 'core writer key [0-9a-f]\{16\}' "$W/kv$i.log")..., serving on tcp://127.0.0.1:$((PORT + 20 + i))"
 done
 kvw() { i=$1; shift; "$SCL" kv "$@" --worker "tcp://127.0.0.1:$((PORT + 20 + i))"; }
-run kvw 1 put account/alice 100
-run kvw 2 put account/bob 250
-run kvw 3 put account/carol 75
+run "$SCL" kv put account/alice 100 --worker "tcp://127.0.0.1:$((PORT + 21))"
+run "$SCL" kv put account/bob 250 --worker "tcp://127.0.0.1:$((PORT + 22))"
+run "$SCL" kv put account/carol 75 --worker "tcp://127.0.0.1:$((PORT + 23))"
 for i in 1 2 3; do
 	j=1
 	while [ $j -le 30 ]; do
@@ -219,7 +228,7 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 for i in 1 2 3; do
-	echo "worker $i: state digest $(kvw "$i" status | sed -n 's/.*"digest":"\([0-9a-f]\{16\}\).*/\1/p')..., $(kvw "$i" status | sed -n 's/.*"rejected":\([0-9]*\).*"fetches":\([0-9]*\).*/\1 rejected, \2 gaps fetched from the servers/p')"
+	echo "worker $i: state digest $(kvw "$i" status | sed -n 's/.*"digest":"\([0-9a-f]\{16\}\).*/\1/p')..., $(kvw "$i" status | sed -n 's/.*"rejected":\([0-9]*\).*"fetches":\([0-9]*\).*/\1 messages rejected, \2 gaps fetched from the servers/p')"
 done
 if [ "$d1" != "$d2" ] || [ "$d2" != "$d3" ]; then
 	echo "REPLICAS DIVERGED" >&2

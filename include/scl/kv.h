@@ -173,6 +173,8 @@ struct scl_kv_stats {
 	uint64_t batches_out, records_in, ops_applied, ops_superseded;
 	uint64_t duplicates;		/* records already applied */
 	uint64_t rejected;		/* messages that failed verification */
+	uint64_t skipped;		/* verified records that hold no KVS
+					   operations (other writers' data) */
 	uint64_t buffered, buffer_dropped;	/* out-of-order batches */
 	uint64_t fetches;		/* FETCH outputs */
 	uint64_t syncs_in, syncs_out;

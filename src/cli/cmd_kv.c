@@ -199,6 +199,7 @@ kv_scan(struct cli_args *a)
 		while (scl_kvres_scan_next(&res.entries, &k, &v))
 			printf("%.*s\t%.*s\n", (int)k.len, (const char *)k.ptr,
 			    (int)v.len, (const char *)v.ptr);
+		fflush(stdout);
 		fprintf(stderr, "%u keys\n", res.n);
 	}
 	scl_buf_dispose(&reply);

@@ -579,7 +579,7 @@ apply_record(struct scl_kv *kv, const struct scl_record *r)
 		return;
 	scl_buf_clear(&kv->payload);
 	if (scl_capsule_opener_open(kv->opener, &kv->payload, r) != SCL_OK) {
-		kv->st.rejected++;
+		kv->st.skipped++;
 		scl_err_clear();
 		return;
 	}
@@ -594,7 +594,7 @@ apply_record(struct scl_kv *kv, const struct scl_record *r)
 		}
 	}
 	if (bad) {
-		kv->st.rejected++;
+		kv->st.skipped++; /* verified, but not KVS operations */
 		scl_err_clear();
 		return;
 	}

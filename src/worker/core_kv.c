@@ -298,6 +298,7 @@ scl_worker__kv_stats(struct scl_worker_core *c, struct scl_buf *body)
 	    "\"lamport\":%llu,\"puts\":%llu,\"deletes\":%llu,"
 	    "\"batches_out\":%llu,\"records_in\":%llu,\"ops_applied\":%llu,"
 	    "\"ops_superseded\":%llu,\"duplicates\":%llu,\"rejected\":%llu,"
+	    "\"skipped\":%llu,"
 	    "\"buffered\":%llu,\"buffer_dropped\":%llu,\"fetches\":%llu,"
 	    "\"syncs_in\":%llu,\"syncs_out\":%llu,\"digest\":\"%s\"}",
 	    s.keys, s.tombstones, s.writers, (unsigned long long)s.lamport,
@@ -307,6 +308,7 @@ scl_worker__kv_stats(struct scl_worker_core *c, struct scl_buf *body)
 	    (unsigned long long)s.ops_applied,
 	    (unsigned long long)s.ops_superseded,
 	    (unsigned long long)s.duplicates, (unsigned long long)s.rejected,
+	    (unsigned long long)s.skipped,
 	    (unsigned long long)s.buffered,
 	    (unsigned long long)s.buffer_dropped,
 	    (unsigned long long)s.fetches, (unsigned long long)s.syncs_in,

@@ -95,7 +95,7 @@ bg() {
 	if [ "$NETNS" = 1 ]; then ip netns exec "$P$h" "$@" & else "$@" & fi
 	pids="$pids $!"
 }
-PORT=$(( 21000 + ($$ % 500) * 20 ))
+PORT=$(( 28000 + ($$ % 200) * 20 ))	# below the ephemeral ports; apart from other tests
 addr() { # host port-offset
 	if [ "$NETNS" = 1 ]; then echo "tcp://$(ipof "$1"):$((7400 + $2))"
 	else echo "tcp://127.0.0.1:$((PORT + $2))"; fi
