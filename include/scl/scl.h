@@ -11,6 +11,7 @@
 #include "scl/attest.h"
 #include "scl/broker.h"
 #include "scl/buf.h"
+#include "scl/clock.h"
 #include "scl/capsule.h"
 #include "scl/client.h"
 #include "scl/codec.h"

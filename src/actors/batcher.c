@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "scl/actors.h"
+#include "scl/clock.h"
 #include "scl/codec.h"
 
 #define MAX_INFLIGHT 64
@@ -50,14 +51,6 @@ struct scl_batcher {
 	char msg[256];
 };
 
-static uint64_t
-now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void
 bjob_free(struct bjob *j)
 {
@@ -85,7 +78,7 @@ sign_run(struct scl_actor_job *job)
 
 	if (j->err != SCL_OK)
 		return;
-	j->err = scl_capsule_batch_sign(&j->batch, &j->owner->key, now_us());
+	j->err = scl_capsule_batch_sign(&j->batch, &j->owner->key, scl_clock_wall_us());
 	if (j->err != SCL_OK)
 		snprintf(j->msg, sizeof(j->msg), "%s", scl_err_last());
 }

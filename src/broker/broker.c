@@ -18,6 +18,7 @@
 #include <zmq.h>
 
 #include "scl/broker.h"
+#include "scl/clock.h"
 #include "scl/codec.h"
 #include "scl/proto.h"
 
@@ -39,22 +40,6 @@ struct scl_broker {
 	size_t next_nonce;
 	uint64_t issued, refused;
 };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t
-wall_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 enum scl_err
 scl_broker_revoke_file_add(const char *path,
@@ -124,7 +109,7 @@ handle_nonce(struct scl_broker *b, const uint8_t *route, size_t rlen,
 	struct scl_buf f;
 
 	scl_random(n->v, sizeof(n->v));
-	n->issued_ms = now_ms();
+	n->issued_ms = scl_clock_mono_ms();
 	n->used = false;
 	memcpy(m->nonce, n->v, sizeof(n->v));
 	m->lease_ms = b->opt.nonce_ttl_ms;
@@ -139,7 +124,7 @@ handle_nonce(struct scl_broker *b, const uint8_t *route, size_t rlen,
 static bool
 take_nonce(struct scl_broker *b, const uint8_t *v)
 {
-	uint64_t now = now_ms();
+	uint64_t now = scl_clock_mono_ms();
 
 	for (size_t i = 0; i < NONCES_MAX; i++) {
 		struct nonce *n = &b->nonces[i];
@@ -196,7 +181,7 @@ grant(struct scl_broker *b, const struct scl_msg *m,
 	memcpy(cert.writer, m->writer, 32);
 	memcpy(cert.box_key, m->box_key, 32);
 	memcpy(cert.measurement, claims->measurement, 32);
-	cert.issued_us = wall_us();
+	cert.issued_us = scl_clock_wall_us();
 	e = scl_capsule_cert_encode(&cbytes, &cert, &owner);
 	scl_sign_key_wipe(&owner);
 	if (e != SCL_OK)

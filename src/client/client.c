@@ -19,6 +19,7 @@
 #include <zmq.h>
 
 #include "scl/client.h"
+#include "scl/clock.h"
 #include "scl/codec.h"
 #include "scl/proto.h"
 
@@ -78,14 +79,6 @@ struct scl_client {
 	struct reply *rpc;		/* [n], NULL when none */
 	struct scl_buf frame;
 };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 enum scl_err
 scl_client_new(struct scl_client **out, const char *const *servers, size_t n,
@@ -269,7 +262,7 @@ pend_reply(struct scl_client *c, struct pend *p, size_t i,
 	    c->n - p->ack.rejected >= p->quorum) {
 		/* Everyone answered and only servers catching up stand in the
 		 * way: ask them again shortly, not after a full timeout. */
-		uint64_t soon = now_ms() + LAGGING_RETRY_MS;
+		uint64_t soon = scl_clock_mono_ms() + LAGGING_RETRY_MS;
 		if (soon < p->deadline)
 			p->deadline = soon;
 	} else if (c->n - p->ack.rejected < p->quorum) {
@@ -429,9 +422,9 @@ scl_client_append_submit(struct scl_client *c,
 	p->why[0] = '\0';
 	memset(&p->ack, 0, sizeof(p->ack));
 	p->deadline = 0;
-	p->give_up = now_ms() + (uint64_t)c->opt.timeout_ms *
+	p->give_up = scl_clock_mono_ms() + (uint64_t)c->opt.timeout_ms *
 	    (c->opt.retries + 1);
-	pend_retry(c, p, now_ms()); /* first attempt */
+	pend_retry(c, p, scl_clock_mono_ms()); /* first attempt */
 	pump(c, 0);
 	return SCL_OK;
 }
@@ -450,7 +443,7 @@ scl_client_append_wait(struct scl_client *c, uint64_t ticket,
 		return scl_err_set(SCL_ENOTFOUND, "no append with ticket %llu",
 		    (unsigned long long)ticket);
 	while (!p->done) {
-		uint64_t now = now_ms();
+		uint64_t now = scl_clock_mono_ms();
 		for (size_t i = 0; i < WINDOW_MAX; i++)
 			if (c->pends[i].used)
 				pend_retry(c, &c->pends[i], now);
@@ -511,7 +504,7 @@ rpc(struct scl_client *c, struct scl_msg *req, const bool *targets,
 		need = wanted;
 	c->rpc = r;
 	for (unsigned attempt = 0; attempt <= c->opt.retries; attempt++) {
-		uint64_t deadline = now_ms() + c->opt.timeout_ms;
+		uint64_t deadline = scl_clock_mono_ms() + c->opt.timeout_ms;
 		size_t got = 0;
 		req->id = c->rpc_id = ++c->next_id;
 		scl_buf_clear(&c->frame);
@@ -521,7 +514,7 @@ rpc(struct scl_client *c, struct scl_msg *req, const bool *targets,
 			if ((targets == NULL || targets[i]) && !r[i].got)
 				(void)send_frame(c, i, scl_buf_slice(&c->frame));
 		for (;;) {
-			uint64_t now = now_ms();
+			uint64_t now = scl_clock_mono_ms();
 			got = 0;
 			for (size_t i = 0; i < c->n; i++)
 				got += (targets == NULL || targets[i]) &&

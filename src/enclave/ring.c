@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "scl/clock.h"
 #include "scl/ring.h"
 
 #define RING_MAGIC 0x53434c52u /* "SCLR" */
@@ -68,14 +69,6 @@ futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *t)
 {
 	/* Not FUTEX_PRIVATE: the word may be shared between processes. */
 	return syscall(SYS_futex, (uint32_t *)addr, op, val, t, NULL, 0);
-}
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static inline void
@@ -220,7 +213,7 @@ wait_for(struct scl_ring *r, bool (*ready)(struct scl_ring *, uint64_t),
     uint64_t arg, _Atomic uint32_t *waiting, _Atomic uint32_t *seq,
     uint64_t deadline_ns)
 {
-	uint64_t start = now_ns(), now = start;
+	uint64_t start = scl_clock_mono_ns(), now = start;
 	unsigned spins = 0;
 
 	while (!ready(r, arg)) {
@@ -234,7 +227,7 @@ wait_for(struct scl_ring *r, bool (*ready)(struct scl_ring *, uint64_t),
 		}
 		if (atomic_load_explicit(&r->sh->closed, memory_order_acquire))
 			return SCL_ECLOSED;
-		now = now_ns();
+		now = scl_clock_mono_ns();
 		if (deadline_ns && now >= deadline_ns)
 			return SCL_ETIMEOUT;
 		if (now - start < r->spin_ns)
@@ -354,7 +347,7 @@ scl_ring_recv(struct scl_ring *r, void *buf, size_t cap, size_t *len,
 		if (timeout_ms == 0)
 			return SCL_ETIMEOUT;
 		if (timeout_ms > 0)
-			deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
+			deadline = scl_clock_mono_ns() + (uint64_t)timeout_ms * 1000000u;
 		e = wait_for(r, has_data, 0, &r->sh->consumer_waiting,
 		    &r->sh->data_seq, deadline);
 		if (e == SCL_ECLOSED && has_data(r, 0))

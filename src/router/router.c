@@ -27,6 +27,7 @@
 
 #include <zmq.h>
 
+#include "scl/clock.h"
 #include "scl/codec.h"
 #include "scl/router.h"
 
@@ -73,14 +74,6 @@ struct scl_router {
 	pthread_mutex_t stats_lock;
 	struct scl_router_stats st;
 };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* --- messages ---------------------------------------------------------------- */
 
@@ -309,7 +302,7 @@ send_copy(struct scl_router *r, size_t ci, struct scl_slice frame)
 		if (uniform(r) < r->opt.chaos.reorder) {
 			unsigned max = r->opt.chaos.reorder_max_ms
 			    ? r->opt.chaos.reorder_max_ms : 20;
-			due = now_ms() + 1 + (uint64_t)(uniform(r) * max);
+			due = scl_clock_mono_ms() + 1 + (uint64_t)(uniform(r) * max);
 			count(r, &r->st.chaos_reordered, 1);
 		}
 	}
@@ -732,7 +725,7 @@ scl_router_run(struct scl_router *r)
 			{ NULL, r->wake_fd, ZMQ_POLLIN, 0 },
 			{ r->up, 0, ZMQ_POLLIN, 0 },
 		};
-		uint64_t now = now_ms();
+		uint64_t now = scl_clock_mono_ms();
 		long timeout = 100;
 		bool backed_up;
 
@@ -747,7 +740,7 @@ scl_router_run(struct scl_router *r)
 		    zmq_errno() != EINTR)
 			return scl_err_set(SCL_EIO, "zmq_poll: %s",
 			    zmq_strerror(zmq_errno()));
-		now = now_ms();
+		now = scl_clock_mono_ms();
 		if (items[0].revents & ZMQ_POLLIN)
 			read_socket(r, r->sock, false, now);
 		if (r->up && (items[2].revents & ZMQ_POLLIN))

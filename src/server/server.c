@@ -21,6 +21,7 @@
 
 #include <zmq.h>
 
+#include "scl/clock.h"
 #include "scl/codec.h"
 #include "server_int.h"
 
@@ -29,9 +30,7 @@
 uint64_t
 scl_server__now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return scl_clock_mono_ms();
 }
 
 void

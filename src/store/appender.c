@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "scl/clock.h"
 #include "store_int.h"
 
 #define SLOTS 64
@@ -34,14 +35,6 @@ struct scl_store_appender {
 	char message[256];
 	struct scl_store_appender_stats stats;
 };
-
-static uint64_t
-now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 enum scl_err
 scl_store_appender_new(struct scl_store_appender **out,
@@ -149,7 +142,7 @@ scl_store_appender_add(struct scl_store_appender *a, struct scl_slice payload)
 	b = s->n ? &s->batches[s->n - 1] : NULL;
 	if (b == NULL || b->n == a->batch_records) {
 		if (b && (e = scl_capsule_writer_seal_batch(a->writer, b,
-			      now_us())) != SCL_OK)
+			      scl_clock_wall_us())) != SCL_OK)
 			return fail(a, e);
 		if ((e = slot_open_batch(s)) != SCL_OK)
 			return fail(a, e);
@@ -173,7 +166,7 @@ scl_store_appender_submit(struct scl_store_appender *a)
 	if (s->submitted || s->n == 0)
 		return SCL_OK;
 	if ((e = scl_capsule_writer_seal_batch(a->writer,
-		 &s->batches[s->n - 1], now_us())) != SCL_OK)
+		 &s->batches[s->n - 1], scl_clock_wall_us())) != SCL_OK)
 		return fail(a, e);
 	for (size_t i = 0; i < s->n; i++)
 		s->ptrs[i] = &s->batches[i];

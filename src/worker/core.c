@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "scl/attest.h"
+#include "scl/clock.h"
 #include "scl/codec.h"
 #include "scl/worker.h"
 #include "worker_int.h"
@@ -153,11 +154,8 @@ op_write(struct scl_worker_core *c, struct scl_slice in, struct scl_buf *body)
 	if (r == SCL_OK && (r = scl_dec_finish(&d)) == SCL_OK && b.n == 0)
 		r = scl_err_set(SCL_EINVAL, "nothing to write");
 	if (r == SCL_OK) {
-		struct timespec ts; /* the vDSO reads the clock: no syscall */
-		clock_gettime(CLOCK_REALTIME, &ts);
 		r = scl_capsule_writer_seal_batch(c->writer, &b,
-		    (uint64_t)ts.tv_sec * 1000000u +
-			(uint64_t)ts.tv_nsec / 1000u);
+		    scl_clock_wall_us());
 	}
 	if (r == SCL_OK) {
 		c->cert_written = true;

@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "scl/clock.h"
 #include "scl/codec.h"
 #include "worker_int.h"
 
@@ -244,7 +244,7 @@ scl_worker__kv_local(struct scl_worker_core *c, struct scl_slice in,
     struct scl_buf *body)
 {
 	struct scl_dec d;
-	struct timespec t0, t1;
+	uint64_t t0;
 	char key[32], value[100];
 	uint8_t result[8];
 	uint64_t now;
@@ -259,7 +259,7 @@ scl_worker__kv_local(struct scl_worker_core *c, struct scl_slice in,
 	if (!scl_dec_ok(&d) || scl_dec_remaining(&d) != (size_t)n * 5)
 		return scl_dec_fail(&d, SCL_EFORMAT, "%u operations", n);
 	memset(value, 'v', sizeof(value));
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = scl_clock_mono_ns();
 	for (uint32_t i = 0; i < n && r == SCL_OK; i++) {
 		uint8_t op = scl_dec_u8(&d, "op");
 		uint32_t k = scl_dec_u32(&d, "key");
@@ -273,11 +273,10 @@ scl_worker__kv_local(struct scl_worker_core *c, struct scl_slice in,
 			r = scl_err_set(SCL_EFORMAT, "empty value");
 		}
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	t0 = scl_clock_mono_ns() - t0;
 	if (r != SCL_OK)
 		return r;
-	scl_le64_store(result, (uint64_t)(t1.tv_sec - t0.tv_sec) *
-	    1000000000u + (uint64_t)(t1.tv_nsec - t0.tv_nsec));
+	scl_le64_store(result, t0);
 	return kv_reply(c, body, scl_slice_of(result, sizeof(result)));
 }
 

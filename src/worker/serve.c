@@ -25,28 +25,13 @@
 #include <zmq.h>
 
 #include "scl/client.h"
+#include "scl/clock.h"
 #include "scl/codec.h"
 #include "scl/router.h"
 #include "worker_int.h"
 
 #define APPEND_WINDOW 64
 #define ROUTE_MAX 256
-
-static uint64_t
-now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* A client reply held until the servers hold its writes. */
 struct held_reply {
@@ -333,7 +318,7 @@ subscribe(struct node *n)
 	if (scl_router_msg_encode(&n->frame, &m) == SCL_OK)
 		(void)zmq_send(n->router, n->frame.ptr, n->frame.len,
 		    ZMQ_DONTWAIT);
-	n->next_sub_ms = mono_ms() + SCL_ROUTER_RENEW_MS;
+	n->next_sub_ms = scl_clock_mono_ms() + SCL_ROUTER_RENEW_MS;
 }
 
 /* Sends the outputs of a KV reply where they go; *@results gets the
@@ -409,7 +394,7 @@ tick(struct node *n)
 		scl_buf_clear(&n->req);
 		scl_enc_init(&e, &n->req);
 		scl_enc_u8(&e, SCL_CORE_KV_TICK);
-		scl_enc_u64(&e, now_us());
+		scl_enc_u64(&e, scl_clock_wall_us());
 		if ((r = e.err) == SCL_OK)
 			r = kv_call(n, &results);
 	} while (r == SCL_OK && n->more);
@@ -508,7 +493,7 @@ client_local(struct node *n, const uint8_t *route, size_t rlen, uint64_t id,
 	scl_buf_init(&saved);
 	scl_enc_init(&e, &saved);
 	scl_enc_u8(&e, SCL_CORE_KV_LOCAL);
-	scl_enc_u64(&e, now_us());
+	scl_enc_u64(&e, scl_clock_wall_us());
 	scl_enc_u32(&e, count);
 	scl_enc_bytes(&e, ops.ptr, ops.len);
 	r = e.err;
@@ -548,7 +533,7 @@ group_begin(struct node *n)
 	scl_buf_clear(&n->req);
 	scl_enc_init(&e, &n->req);
 	scl_enc_u8(&e, SCL_CORE_KV_OPS);
-	scl_enc_u64(&e, now_us());
+	scl_enc_u64(&e, scl_clock_wall_us());
 	scl_enc_u16(&e, 0);
 }
 
@@ -682,7 +667,7 @@ to_core(struct node *n, struct scl_slice msg)
 	scl_buf_clear(&n->req);
 	scl_enc_init(&e, &n->req);
 	scl_enc_u8(&e, SCL_CORE_KV_RECEIVE);
-	scl_enc_u64(&e, now_us());
+	scl_enc_u64(&e, scl_clock_wall_us());
 	scl_enc_blob32(&e, msg.ptr, msg.len);
 	if (e.err == SCL_OK && kv_call(n, &results) != SCL_OK)
 		scl_log(&n->w->opt.log, SCL_LOG_WARN, "worker",
@@ -862,7 +847,7 @@ scl_worker_serve(struct scl_worker *w, const struct scl_worker_serve_options *op
 	while (!atomic_load(&w->stop_serving)) {
 		zmq_pollitem_t items[4];
 		int ni = 0, ir = -1, ia = -1, ifch = -1;
-		uint64_t now = now_us(), wait_us;
+		uint64_t now = scl_clock_wall_us(), wait_us;
 		long timeout;
 		int ready;
 
@@ -909,11 +894,11 @@ scl_worker_serve(struct scl_worker *w, const struct scl_worker_serve_options *op
 			read_appender(n);
 		if (!n->app)
 			release_durable(n);
-		now = now_us();
+		now = scl_clock_wall_us();
 		if ((now >= n->next_tick || n->sealing) &&
 		    (e = tick(n)) != SCL_OK)
 			break;
-		if (n->router && mono_ms() >= n->next_sub_ms)
+		if (n->router && scl_clock_mono_ms() >= n->next_sub_ms)
 			subscribe(n);
 	}
 	if (e == SCL_OK && !scl_enclave_alive(w->e, NULL))
