@@ -47,6 +47,13 @@ void scl_wipe(void *ptr, size_t len);
 /** Constant-time equality of two @len-byte secrets or MACs. */
 bool scl_ct_equal(const void *a, const void *b, size_t len);
 
+/**
+ * SipHash-2-4 of @in under a secret @key (libsodium's shorthash): for
+ * hash tables whose keys come from outside, so that nobody can choose
+ * keys that collide.
+ */
+uint64_t scl_shorthash(const uint8_t key[16], const void *in, size_t len);
+
 /* --- BLAKE2b-256 ---------------------------------------------------- */
 
 /** One-shot BLAKE2b-256. */

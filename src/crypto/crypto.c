@@ -42,6 +42,17 @@ scl_ct_equal(const void *a, const void *b, size_t len)
 	return sodium_memcmp(a, b, len) == 0;
 }
 
+uint64_t
+scl_shorthash(const uint8_t key[16], const void *in, size_t len)
+{
+	unsigned char h[crypto_shorthash_BYTES];
+
+	crypto_shorthash(h, in, len, key);
+	return (uint64_t)h[0] | (uint64_t)h[1] << 8 | (uint64_t)h[2] << 16 |
+	    (uint64_t)h[3] << 24 | (uint64_t)h[4] << 32 | (uint64_t)h[5] << 40 |
+	    (uint64_t)h[6] << 48 | (uint64_t)h[7] << 56;
+}
+
 void
 scl_hash(uint8_t out[SCL_HASH_BYTES], const void *in, size_t len)
 {

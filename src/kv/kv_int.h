@@ -24,13 +24,20 @@ kv_node_key(const struct kv_node *n)
 	return (const uint8_t *)&n->next[n->height];
 }
 
-/* A skip list ordered bytewise by key.  Single-threaded. */
+/*
+ * A skip list ordered bytewise by key, for scans, and beside it an open
+ * addressing table of the same nodes keyed by SipHash, for point reads
+ * and writes in O(1).  Single-threaded.
+ */
 struct kv_map {
 	struct kv_node *head;
 	uint8_t height;
 	uint64_t rng;
 	size_t keys, tombstones;
 	size_t bytes;		/* keys + values held */
+	struct kv_node **slots;	/* power-of-two count, at most half full */
+	size_t n_slots;
+	uint8_t hash_key[16];	/* random per map */
 };
 
 enum scl_err kv_map_init(struct kv_map *m, uint64_t seed);

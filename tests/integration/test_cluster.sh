@@ -74,7 +74,15 @@ loader=$!
 sleep 1.5
 kill -9 "$pid2"
 echo "killed server 2 (pid $pid2) with SIGKILL" >>"$T/events.log"
-sleep 1
+# Server 2 must miss appends while it is down (else there is nothing for
+# it to pull): wait until two more appends were acknowledged without it,
+# however slow this machine is.
+before=$(wc -l <"$T/acked.txt")
+for _ in $(seq 200); do
+	[ $(( $(wc -l <"$T/acked.txt") - before )) -ge 80 ] && break
+	sleep 0.05
+done
+sleep 0.5
 start_server 2
 restart=$(now_ms)
 sleep 1.5
