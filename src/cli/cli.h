@@ -58,6 +58,15 @@ void cli_help(const struct cli_cmd *cmd, FILE *f);
 /** Lists @cmds (terminated by {NULL}) under a heading. */
 void cli_list(const struct cli_cmd *cmds, FILE *f);
 
+/** Runs @status for "CMD status ..." (server, router), else @run. */
+int cli_run_or_status(const struct cli_cmd *run, const struct cli_cmd *status,
+    int argc, char **argv);
+
+/** One frame to @ep over a fresh ZeroMQ DEALER and one frame back into
+ * @reply (replaced), within @timeout_ms.  Errors name the endpoint. */
+enum scl_err cli_zmq_request(const char *ep, struct scl_slice req,
+    int timeout_ms, struct scl_buf *reply);
+
 /** Runs the subcommand of a group ("capsule", "keys"). */
 int cli_dispatch(const char *group, const struct cli_cmd *cmds, int argc,
     char **argv);

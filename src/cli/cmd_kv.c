@@ -5,72 +5,43 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zmq.h>
-
 #include "cli.h"
 #include "scl/codec.h"
 
-/* One request, one reply, over a fresh DEALER; the reply's body stays in
- * @reply.  Returns CLI_OK or prints the failure. */
+/* One request, one reply; the reply's body borrows from @reply.
+ * Returns CLI_OK or prints the failure. */
 static int
 kv_roundtrip(struct cli_args *a, uint8_t kind, uint8_t flags, uint32_t n,
     struct scl_slice ops, struct scl_buf *reply, struct scl_slice *body)
 {
 	const char *ep = cli_get(a, "worker");
 	struct scl_buf frame;
-	void *ctx, *s = NULL;
 	uint64_t timeout_ms, id = 1, got_id;
-	int zero = 0, t, rc = CLI_FAIL;
 	bool ok;
-	zmq_msg_t m;
+	int rc = CLI_FAIL;
+	enum scl_err e;
 
 	if (ep == NULL)
 		return cli_misuse(a, "--worker ENDPOINT is required");
 	if (!cli_get_u64(a, "timeout-ms", 10000, 1, 3600000, &timeout_ms))
 		return CLI_USAGE;
-	t = (int)timeout_ms;
-	ctx = zmq_ctx_new();
 	scl_buf_init(&frame);
-	zmq_msg_init(&m);
-	if (ctx == NULL || (s = zmq_socket(ctx, ZMQ_DEALER)) == NULL ||
-	    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) ||
-	    zmq_setsockopt(s, ZMQ_RCVTIMEO, &t, sizeof(t)) ||
-	    zmq_connect(s, ep) != 0) {
-		rc = cli_fail(a, "cannot connect to %s: %s", ep,
-		    zmq_strerror(zmq_errno()));
-		goto done;
-	}
-	if (scl_kvclient_request(&frame, kind, id, flags, n, ops) != SCL_OK ||
-	    zmq_send(s, frame.ptr, frame.len, 0) < 0) {
-		rc = cli_fail(a, "cannot send to %s", ep);
-		goto done;
-	}
-	if (zmq_msg_recv(&m, s, 0) < 0) {
-		rc = cli_fail(a, "worker %s did not answer in %d ms%s", ep, t,
-		    flags & SCL_KVCLIENT_DURABLE ? " (are its servers up?)"
-						 : "");
-		goto done;
-	}
-	if (scl_buf_set(reply, scl_slice_of(zmq_msg_data(&m),
-			zmq_msg_size(&m))) != SCL_OK ||
-	    scl_kvclient_reply(scl_buf_slice(reply), &got_id, &ok, body) !=
+	if ((e = scl_kvclient_request(&frame, kind, id, flags, n, ops)) !=
 		SCL_OK ||
-	    got_id != id) {
+	    (e = cli_zmq_request(ep, scl_buf_slice(&frame), (int)timeout_ms,
+		 reply)) != SCL_OK)
+		rc = cli_fail(a, "worker %s%s", scl_err_last(),
+		    e == SCL_ETIMEOUT && (flags & SCL_KVCLIENT_DURABLE)
+			? " (are its servers up?)" : "");
+	else if (scl_kvclient_reply(scl_buf_slice(reply), &got_id, &ok,
+		     body) != SCL_OK ||
+	    got_id != id)
 		rc = cli_fail(a, "worker %s sent a malformed reply", ep);
-		goto done;
-	}
-	if (!ok) {
+	else if (!ok)
 		rc = cli_fail(a, "worker %s: %.*s", ep, (int)body->len,
 		    (const char *)body->ptr);
-		goto done;
-	}
-	rc = CLI_OK;
-done:
-	zmq_msg_close(&m);
-	if (s)
-		zmq_close(s);
-	if (ctx)
-		zmq_ctx_term(ctx);
+	else
+		rc = CLI_OK;
 	scl_buf_dispose(&frame);
 	return rc;
 }
@@ -107,48 +78,42 @@ arg_slice(const char *s)
 	return scl_slice_of(s, s ? strlen(s) : 0);
 }
 
+/* PUT KEY VALUE or DELETE KEY, durable unless --no-wait. */
 static int
-kv_put(struct cli_args *a)
+kv_write(struct cli_args *a, enum scl_kvreq_op op)
 {
-	struct scl_kvreq r = { .op = SCL_KVREQ_PUT };
+	struct scl_kvreq r = { .op = op };
 	struct scl_kvres res;
 	struct scl_buf reply;
+	bool wait = !cli_has(a, "no-wait");
 	int rc;
 
 	r.key = arg_slice(a->pos[0]);
-	r.value = arg_slice(a->pos[1]);
+	if (op == SCL_KVREQ_PUT)
+		r.value = arg_slice(a->pos[1]);
 	scl_buf_init(&reply);
-	rc = kv_one(a, &r, cli_has(a, "no-wait") ? 0 : SCL_KVCLIENT_DURABLE,
-	    &reply, &res);
+	rc = kv_one(a, &r, wait ? SCL_KVCLIENT_DURABLE : 0, &reply, &res);
 	if (rc == CLI_OK && !res.ok)
 		rc = cli_fail(a, "%.*s", (int)res.error.len,
 		    (const char *)res.error.ptr);
 	else if (rc == CLI_OK)
-		printf("ok%s\n", cli_has(a, "no-wait") ? " (applied; not yet "
-		    "on the servers)" : " (durable on a write quorum)");
+		printf("%s%s\n", op == SCL_KVREQ_PUT ? "ok" : "deleted",
+		    wait ? " (durable on a write quorum)"
+			 : " (applied; not yet on the servers)");
 	scl_buf_dispose(&reply);
 	return rc;
 }
 
 static int
+kv_put(struct cli_args *a)
+{
+	return kv_write(a, SCL_KVREQ_PUT);
+}
+
+static int
 kv_delete(struct cli_args *a)
 {
-	struct scl_kvreq r = { .op = SCL_KVREQ_DELETE };
-	struct scl_kvres res;
-	struct scl_buf reply;
-	int rc;
-
-	r.key = arg_slice(a->pos[0]);
-	scl_buf_init(&reply);
-	rc = kv_one(a, &r, cli_has(a, "no-wait") ? 0 : SCL_KVCLIENT_DURABLE,
-	    &reply, &res);
-	if (rc == CLI_OK && !res.ok)
-		rc = cli_fail(a, "%.*s", (int)res.error.len,
-		    (const char *)res.error.ptr);
-	else if (rc == CLI_OK)
-		printf("deleted\n");
-	scl_buf_dispose(&reply);
-	return rc;
+	return kv_write(a, SCL_KVREQ_DELETE);
 }
 
 static int

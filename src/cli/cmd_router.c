@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zmq.h>
-
 #include "cli.h"
 #include "scl/router.h"
 
@@ -60,51 +58,29 @@ router_run(struct cli_args *a)
 	return e == SCL_OK ? CLI_OK : cli_fail_err(a, e);
 }
 
-/* One STATUS round trip over a fresh DEALER. */
 static int
 router_status(struct cli_args *a)
 {
 	struct scl_router_msg m = { SCL_ROUTER_STATUS, { 0 }, { 0 } };
-	struct scl_buf frame;
-	void *ctx = zmq_ctx_new(), *s = NULL;
-	int zero = 0, timeout = 2000, rc = CLI_FAIL;
-	char reply[65536 + 64];
-	int n;
+	struct scl_buf frame, reply;
+	int rc = CLI_OK;
+	enum scl_err e;
 
 	scl_buf_init(&frame);
-	if (ctx == NULL || (s = zmq_socket(ctx, ZMQ_DEALER)) == NULL ||
-	    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) ||
-	    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof(timeout)) ||
-	    zmq_connect(s, a->pos[0]) != 0) {
-		rc = cli_fail(a, "cannot connect to %s: %s", a->pos[0],
-		    zmq_strerror(zmq_errno()));
-		goto done;
-	}
-	if (scl_router_msg_encode(&frame, &m) != SCL_OK ||
-	    zmq_send(s, frame.ptr, frame.len, 0) < 0) {
-		rc = cli_fail(a, "cannot send to %s", a->pos[0]);
-		goto done;
-	}
-	if ((n = zmq_recv(s, reply, sizeof(reply), 0)) < 0) {
-		rc = cli_fail(a, "router %s did not answer in %d ms", a->pos[0],
-		    timeout);
-		goto done;
-	}
-	if ((size_t)n > sizeof(reply) ||
-	    scl_router_msg_decode(&m, scl_slice_of(reply, (size_t)n)) !=
-		SCL_OK ||
-	    m.type != SCL_ROUTER_STATUS) {
-		rc = cli_fail(a, "router %s sent a malformed status", a->pos[0]);
-		goto done;
-	}
-	printf("%.*s\n", (int)m.payload.len, (const char *)m.payload.ptr);
-	rc = CLI_OK;
-done:
-	if (s)
-		zmq_close(s);
-	if (ctx)
-		zmq_ctx_term(ctx);
+	scl_buf_init(&reply);
+	if ((e = scl_router_msg_encode(&frame, &m)) != SCL_OK ||
+	    (e = cli_zmq_request(a->pos[0], scl_buf_slice(&frame), 2000,
+		 &reply)) != SCL_OK)
+		rc = cli_fail_err(a, e);
+	else if (scl_router_msg_decode(&m, scl_buf_slice(&reply)) != SCL_OK ||
+	    m.type != SCL_ROUTER_STATUS)
+		rc = cli_fail(a, "router %s sent a malformed status: %s",
+		    a->pos[0], scl_err_last());
+	else
+		printf("%.*s\n", (int)m.payload.len,
+		    (const char *)m.payload.ptr);
 	scl_buf_dispose(&frame);
+	scl_buf_dispose(&reply);
 	return rc;
 }
 
@@ -154,15 +130,5 @@ static const struct cli_cmd status_cmd = {
 int
 cmd_router(int argc, char **argv)
 {
-	struct cli_args a;
-	int rc;
-
-	if (argc > 0 && strcmp(argv[0], "status") == 0) {
-		if ((rc = cli_parse(&a, &status_cmd, argc - 1, argv + 1)) >= 0)
-			return rc;
-		return status_cmd.run(&a);
-	}
-	if ((rc = cli_parse(&a, &run_cmd, argc, argv)) >= 0)
-		return rc;
-	return run_cmd.run(&a);
+	return cli_run_or_status(&run_cmd, &status_cmd, argc, argv);
 }

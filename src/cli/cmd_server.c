@@ -164,15 +164,5 @@ static const struct cli_cmd status_cmd = {
 int
 cmd_server(int argc, char **argv)
 {
-	struct cli_args a;
-	int rc;
-
-	if (argc > 0 && strcmp(argv[0], "status") == 0) {
-		if ((rc = cli_parse(&a, &status_cmd, argc - 1, argv + 1)) >= 0)
-			return rc;
-		return status_cmd.run(&a);
-	}
-	if ((rc = cli_parse(&a, &run_cmd, argc, argv)) >= 0)
-		return rc;
-	return run_cmd.run(&a);
+	return cli_run_or_status(&run_cmd, &status_cmd, argc, argv);
 }

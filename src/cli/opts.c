@@ -11,6 +11,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
 #include "cli.h"
 
 /* Options every command takes, after its own. */
@@ -385,4 +387,54 @@ cli_write_ready_file(const char *path, const char *endpoint)
 		return scl_err_set(SCL_EIO, "cannot write %s: %s", path,
 		    strerror(errno));
 	return SCL_OK;
+}
+
+int
+cli_run_or_status(const struct cli_cmd *run, const struct cli_cmd *status,
+    int argc, char **argv)
+{
+	struct cli_args a;
+	int rc;
+
+	if (argc > 0 && strcmp(argv[0], "status") == 0) {
+		if ((rc = cli_parse(&a, status, argc - 1, argv + 1)) >= 0)
+			return rc;
+		return status->run(&a);
+	}
+	if ((rc = cli_parse(&a, run, argc, argv)) >= 0)
+		return rc;
+	return run->run(&a);
+}
+
+enum scl_err
+cli_zmq_request(const char *ep, struct scl_slice req, int timeout_ms,
+    struct scl_buf *reply)
+{
+	void *ctx = zmq_ctx_new(), *s = NULL;
+	int zero = 0;
+	enum scl_err e = SCL_OK;
+	zmq_msg_t m;
+
+	zmq_msg_init(&m);
+	if (ctx == NULL || (s = zmq_socket(ctx, ZMQ_DEALER)) == NULL ||
+	    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) ||
+	    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout_ms, sizeof(timeout_ms)) ||
+	    zmq_connect(s, ep) != 0)
+		e = scl_err_set(SCL_EIO, "cannot connect to %s: %s", ep,
+		    zmq_strerror(zmq_errno()));
+	else if (zmq_send(s, req.ptr, req.len, 0) < 0)
+		e = scl_err_set(SCL_EIO, "cannot send to %s: %s", ep,
+		    zmq_strerror(zmq_errno()));
+	else if (zmq_msg_recv(&m, s, 0) < 0)
+		e = scl_err_set(SCL_ETIMEOUT, "%s did not answer in %d ms", ep,
+		    timeout_ms);
+	else
+		e = scl_buf_set(reply, scl_slice_of(zmq_msg_data(&m),
+		    zmq_msg_size(&m)));
+	zmq_msg_close(&m);
+	if (s)
+		zmq_close(s);
+	if (ctx)
+		zmq_ctx_term(ctx);
+	return e;
 }

@@ -565,41 +565,31 @@ maybe_fetch(struct scl_kv *kv, struct peer *p, uint64_t now)
 	push_output(kv, q);
 }
 
-/* Applies the operations of one verified record.  A payload that does
- * not open or parse is skipped whole: the decision depends only on the
- * signed bytes, so every replica skips it too. */
-static void
-apply_record(struct scl_kv *kv, const struct scl_record *r)
+/* Whether @payload is a well-formed sequence of operations. */
+static bool
+ops_valid(struct scl_slice payload)
 {
-	struct scl_slice rest, put;
+	struct scl_slice put;
+	bool bad;
+
+	while (scl_batch_next_put(&payload, &put, &bad)) {
+		struct scl_kv_op op;
+		if (scl_kv_op_decode(&op, put) != SCL_OK)
+			return false;
+	}
+	return !bad;
+}
+
+/* Applies a valid sequence of @writer's operations. */
+static void
+apply_ops(struct scl_kv *kv, struct scl_slice payload, const uint8_t *writer)
+{
 	struct scl_kv_version ver;
+	struct scl_slice put;
 	bool bad, applied;
 
-	if (r->type != SCL_RECORD_DATA)
-		return;
-	scl_buf_clear(&kv->payload);
-	if (scl_capsule_opener_open(kv->opener, &kv->payload, r) != SCL_OK) {
-		kv->st.skipped++;
-		scl_err_clear();
-		return;
-	}
-	memcpy(ver.writer, r->writer, SCL_WRITER_BYTES);
-	/* Parse everything first: a malformed record applies nothing. */
-	rest = scl_buf_slice(&kv->payload);
-	while (scl_batch_next_put(&rest, &put, &bad)) {
-		struct scl_kv_op op;
-		if (scl_kv_op_decode(&op, put) != SCL_OK) {
-			bad = true;
-			break;
-		}
-	}
-	if (bad) {
-		kv->st.skipped++; /* verified, but not KVS operations */
-		scl_err_clear();
-		return;
-	}
-	rest = scl_buf_slice(&kv->payload);
-	while (scl_batch_next_put(&rest, &put, &bad)) {
+	memcpy(ver.writer, writer, SCL_WRITER_BYTES);
+	while (scl_batch_next_put(&payload, &put, &bad)) {
 		struct scl_kv_op op;
 		if (scl_kv_op_decode(&op, put) != SCL_OK)
 			break;
@@ -614,6 +604,24 @@ apply_record(struct scl_kv *kv, const struct scl_record *r)
 		else
 			kv->st.ops_superseded++;
 	}
+}
+
+/* Applies the operations of one verified record.  A payload that does
+ * not open or parse is skipped whole: the decision depends only on the
+ * signed bytes, so every replica skips it too. */
+static void
+apply_record(struct scl_kv *kv, const struct scl_record *r)
+{
+	if (r->type != SCL_RECORD_DATA)
+		return;
+	scl_buf_clear(&kv->payload);
+	if (scl_capsule_opener_open(kv->opener, &kv->payload, r) != SCL_OK ||
+	    !ops_valid(scl_buf_slice(&kv->payload))) {
+		kv->st.skipped++; /* verified, but not KVS operations */
+		scl_err_clear();
+		return;
+	}
+	apply_ops(kv, scl_buf_slice(&kv->payload), r->writer);
 }
 
 /* Drops records of kv->tmp below @from (already applied). */
@@ -830,33 +838,20 @@ receive_sync(struct scl_kv *kv, struct scl_dec *d, uint64_t now)
 static void
 receive_plain(struct scl_kv *kv, struct scl_dec *d)
 {
-	struct scl_kv_version ver;
-	struct scl_slice payload, put;
-	bool bad, applied;
+	uint8_t writer[SCL_WRITER_BYTES];
+	struct scl_slice payload;
 
-	scl_dec_copy(d, ver.writer, SCL_WRITER_BYTES, "writer");
+	scl_dec_copy(d, writer, SCL_WRITER_BYTES, "writer");
 	(void)scl_dec_u64(d, "seqno");
 	payload = scl_dec_blob32(d, SCL_PAYLOAD_MAX, "payload");
-	if (scl_dec_finish(d) != SCL_OK || !kv->opt.plain) {
+	if (scl_dec_finish(d) != SCL_OK || !kv->opt.plain ||
+	    !ops_valid(payload)) {
 		kv->st.rejected++; /* a paranoid replica takes no plain data */
 		scl_err_clear();
 		return;
 	}
-	if (memcmp(ver.writer, kv->sign.public_key, SCL_WRITER_BYTES) == 0)
-		return;
-	while (scl_batch_next_put(&payload, &put, &bad)) {
-		struct scl_kv_op op;
-		if (scl_kv_op_decode(&op, put) != SCL_OK)
-			break;
-		ver.lamport = op.lamport;
-		if (op.lamport > kv->lamport)
-			kv->lamport = op.lamport;
-		if (kv_map_apply(&kv->map, op.key, op.value,
-			op.kind == SCL_KV_OP_DELETE, &ver, &applied) == SCL_OK &&
-		    applied)
-			kv->st.ops_applied++;
-	}
-	scl_err_clear();
+	if (memcmp(writer, kv->sign.public_key, SCL_WRITER_BYTES) != 0)
+		apply_ops(kv, payload, writer);
 }
 
 enum scl_err
