@@ -197,6 +197,125 @@ test_server_append_read_and_receipts(void **state)
 	srv_stop(&v);
 }
 
+/* The server's count of read requests, from its status. */
+static uint64_t
+reads_of(struct scl_client *c)
+{
+	struct scl_buf status;
+	const char *at;
+	uint64_t n;
+
+	scl_buf_init(&status);
+	assert_scl_ok(scl_client_status(c, 0, &status));
+	assert_scl_ok(scl_buf_append(&status, "", 1));
+	at = strstr((const char *)status.ptr, "\"reads\":");
+	assert_non_null(at);
+	n = strtoull(at + 8, NULL, 10);
+	scl_buf_dispose(&status);
+	return n;
+}
+
+/* A reader costs a request per window of records, not one per record,
+ * whichever way it walks: it reads ahead in the direction it is asked,
+ * and the heartbeats come with the records. */
+static void
+test_server_reader_reads_windows(void **state)
+{
+	struct srv v;
+	struct tcap t;
+	struct scl_client *c;
+	struct scl_capsule_batch b;
+	struct scl_client_ack ack;
+	struct scl_client_reader rd;
+	struct scl_capsule_source src;
+	struct scl_buf rec, hb;
+	uint64_t before, at;
+	const uint8_t *w;
+
+	(void)state;
+	srv_start(&v, "srv-w");
+	tcap_init(&t, SCL_AEAD_AES256GCM, 50);
+	w = t.owner.public_key;
+	c = client_for(&v);
+	assert_scl_ok(scl_client_create(c, scl_buf_slice(&t.meta_bytes), 1));
+	scl_capsule_batch_init(&b);
+	for (int i = 0; i < 100; i++) { /* 1000 records, 100 heartbeats */
+		seal(t.w, &b, 10, "in order");
+		assert_scl_ok(scl_client_append(c, &b, 1, &ack));
+	}
+	scl_buf_init(&rec);
+	scl_buf_init(&hb);
+	/* Forward, a signed group at a time (how a replica catches up):
+	 * 4 windows of 256, each a READ and at most one HEARTBEAT. */
+	scl_client_reader_init(&rd, c, 0, t.name);
+	src = scl_client_reader_source(&rd);
+	before = reads_of(c);
+	for (uint64_t sq = 1; sq <= 1000; sq = at + 1) {
+		struct scl_heartbeat h;
+		assert_scl_ok(src.heartbeat_from(src.ctx, w, sq, &at, &hb));
+		assert_int_equal(at, sq + 9);
+		assert_scl_ok(scl_capsule_heartbeat_decode(&h,
+		    scl_buf_slice(&hb)));
+		assert_int_equal(h.seqno, at);
+		for (uint64_t k = sq; k <= at; k++) {
+			struct scl_record r;
+			assert_scl_ok(src.record(src.ctx, w, k, &rec));
+			assert_scl_ok(scl_capsule_record_decode(&r,
+			    scl_buf_slice(&rec)));
+			assert_int_equal(r.seqno, k);
+		}
+	}
+	assert_in_range(reads_of(c) - before, 4, 9);
+	assert_scl_fails(src.record(src.ctx, w, 1001, &rec), SCL_ENOTFOUND,
+	    "1001");
+	scl_client_reader_dispose(&rd);
+	/* Backward (how a chain is verified from its head). */
+	scl_client_reader_init(&rd, c, 0, t.name);
+	src = scl_client_reader_source(&rd);
+	before = reads_of(c);
+	for (uint64_t sq = 1000; sq >= 1; sq--)
+		assert_scl_ok(src.record(src.ctx, w, sq, &rec));
+	assert_in_range(reads_of(c) - before, 4, 6);
+	scl_client_reader_dispose(&rd);
+	scl_buf_dispose(&rec);
+	scl_buf_dispose(&hb);
+	scl_capsule_batch_dispose(&b);
+	scl_client_free(c);
+	tcap_dispose(&t);
+	srv_stop(&v);
+}
+
+/* A cancelled client stops waiting on servers that do not answer. */
+static void
+test_client_cancel_ends_waits(void **state)
+{
+	struct tcap t;
+	struct scl_client *c;
+	struct scl_client_options opt;
+	struct scl_capsule_batch b;
+	struct scl_client_ack ack;
+	struct scl_client_heads heads;
+	atomic_bool cancel = true;
+	const char *addr = "tcp://127.0.0.1:9"; /* nobody answers */
+
+	(void)state;
+	tcap_init(&t, SCL_AEAD_AES256GCM, 50);
+	memset(&opt, 0, sizeof(opt));
+	opt.timeout_ms = 60000; /* a wait the cancel must cut short */
+	opt.cancel = &cancel;
+	assert_scl_ok(scl_client_new(&c, &addr, 1, &opt));
+	scl_capsule_batch_init(&b);
+	seal(t.w, &b, 3, "never stored");
+	assert_scl_fails(scl_client_append(c, &b, 1, &ack), SCL_ECLOSED,
+	    "cancelled");
+	assert_int_not_equal(scl_client_heads(c, t.name, t.owner.public_key, 1,
+	    &heads), SCL_OK);
+	scl_err_clear();
+	scl_capsule_batch_dispose(&b);
+	scl_client_free(c);
+	tcap_dispose(&t);
+}
+
 /* Counts what a server holds for a writer (its verified head). */
 static uint64_t
 head_of(struct scl_client *c, const uint8_t *name, const uint8_t *writer)
@@ -737,6 +856,8 @@ main(void)
 		cmocka_unit_test(test_server_gap),
 		cmocka_unit_test(test_server_survives_malformed_requests),
 		cmocka_unit_test(test_server_holds_no_plaintext),
+		cmocka_unit_test(test_server_reader_reads_windows),
+		cmocka_unit_test(test_client_cancel_ends_waits),
 		cmocka_unit_test(test_server_subscribe_and_lookups),
 		cmocka_unit_test(test_server_enforces_revocation),
 	};

@@ -13,6 +13,7 @@
 #ifndef SCL_CLIENT_H
 #define SCL_CLIENT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +34,11 @@ struct scl_client_options {
 	unsigned retries;	/* further attempts after a timeout; default 2 */
 	bool no_retries;	/* set to make retries exactly 0 */
 	struct scl_logger log;	/* lying or failing servers are reported here */
+	/* When another thread sets it, every wait ends within ~50 ms and
+	 * the call fails with SCL_ECLOSED ("cancelled"): a process that
+	 * stops does not wait out timeouts against servers that are gone.
+	 * Borrowed; may be NULL. */
+	const atomic_bool *cancel;
 };
 
 struct scl_client;
@@ -120,8 +126,12 @@ SCL_NODISCARD enum scl_err scl_client_writers(struct scl_client *c,
     uint8_t (*out)[SCL_WRITER_BYTES], size_t max, size_t *n);
 
 /**
- * A capsule source backed by server @i (records fetched in ranges and
- * cached).  Caller-owned; init, then scl_client_reader_source(); dispose.
+ * A capsule source backed by server @i.  Records are fetched a window at
+ * a time, in the direction the caller reads (forward from a record past
+ * the window, backward from one before it), and cached with the stored
+ * heartbeats the same reply carried, so a sequential read costs one
+ * round trip per window.  Nothing cached is trusted: callers verify.
+ * Caller-owned; init, then scl_client_reader_source(); dispose.
  */
 struct scl_client_reader {
 	struct scl_client *c;
@@ -129,9 +139,12 @@ struct scl_client_reader {
 	uint8_t name[SCL_NAME_BYTES];
 	uint8_t writer[SCL_WRITER_BYTES];
 	uint64_t lo, hi;		/* cached seqnos, hi < lo: none */
-	struct scl_buf cache;
-	size_t *ends;
+	struct scl_buf cache;		/* records lo..hi, back to back */
+	size_t *ends;			/* ends[i]: end of record lo + i */
 	size_t ends_cap;
+	struct scl_buf hbs;		/* heartbeats stored within lo..hi */
+	uint64_t *hb_seqnos;		/* ascending */
+	size_t n_hbs, hbs_cap;
 };
 
 void scl_client_reader_init(struct scl_client_reader *r, struct scl_client *c,

@@ -306,11 +306,23 @@ pend_retry(struct scl_client *c, struct pend *p, uint64_t now)
 	p->deadline = now + c->opt.timeout_ms;
 }
 
-/* Receives every waiting frame, then waits up to @wait_ms for more. */
+#define CANCEL_POLL_MS 50
+
+static bool
+cancelled(const struct scl_client *c)
+{
+	return c->opt.cancel != NULL && atomic_load(c->opt.cancel);
+}
+
+/* Receives every waiting frame, then waits up to @wait_ms for more (in
+ * slices short enough to notice a cancel). */
 static void
 pump(struct scl_client *c, long wait_ms)
 {
 	zmq_pollitem_t items[SCL_CLIENT_SERVERS_MAX];
+
+	if (c->opt.cancel != NULL && wait_ms > CANCEL_POLL_MS)
+		wait_ms = CANCEL_POLL_MS;
 
 	for (size_t i = 0; i < c->n; i++)
 		items[i] = (zmq_pollitem_t){ c->conns[i].sock, 0, ZMQ_POLLIN,
@@ -444,9 +456,14 @@ scl_client_append_wait(struct scl_client *c, uint64_t ticket,
 		    (unsigned long long)ticket);
 	while (!p->done) {
 		uint64_t now = scl_clock_mono_ms();
-		for (size_t i = 0; i < WINDOW_MAX; i++)
-			if (c->pends[i].used)
-				pend_retry(c, &c->pends[i], now);
+		for (size_t i = 0; i < WINDOW_MAX; i++) {
+			struct pend *q = &c->pends[i];
+			if (q->used && !q->done && cancelled(c))
+				pend_fail(q, SCL_ECLOSED, "append cancelled: "
+				    "the client is stopping");
+			else if (q->used)
+				pend_retry(c, q, now);
+		}
 		if (!p->done)
 			pump(c, p->deadline > now ? (long)(p->deadline - now)
 						  : 0);
@@ -519,11 +536,11 @@ rpc(struct scl_client *c, struct scl_msg *req, const bool *targets,
 			for (size_t i = 0; i < c->n; i++)
 				got += (targets == NULL || targets[i]) &&
 				    r[i].got;
-			if (got >= need || now >= deadline)
+			if (got >= need || now >= deadline || cancelled(c))
 				break;
 			pump(c, (long)(deadline - now));
 		}
-		if (got >= need) {
+		if (got >= need || cancelled(c)) {
 			pump(c, 0); /* answers already here are free */
 			break;
 		}
@@ -784,52 +801,107 @@ scl_client_reader_init(struct scl_client_reader *r, struct scl_client *c,
 	r->lo = 1;
 	r->hi = 0;
 	scl_buf_init(&r->cache);
+	scl_buf_init(&r->hbs);
 }
 
 void
 scl_client_reader_dispose(struct scl_client_reader *r)
 {
 	scl_buf_dispose(&r->cache);
+	scl_buf_dispose(&r->hbs);
 	free(r->ends);
+	free(r->hb_seqnos);
 	memset(r, 0, sizeof(*r));
 }
 
-/* Fetches the window of up to READ_WINDOW records ending at @seqno. */
+/* @arr (capacity *@cap entries of @size) with room for @n, or NULL. */
+static void *
+reader_reserve(void *arr, size_t *cap, size_t n, size_t size)
+{
+	void *p;
+
+	if (*cap >= n && arr != NULL)
+		return arr;
+	if ((p = realloc(arr, (n ? n : 1) * size)) == NULL)
+		return NULL;
+	*cap = n ? n : 1;
+	return p;
+}
+
+/* Keeps the heartbeats of a READ reply, which are every heartbeat the
+ * server stores within the records it returned, in ascending order. */
+static void
+reader_keep_heartbeats(struct scl_client_reader *r,
+    const struct scl_msg_list *list)
+{
+	struct scl_msg_iter it;
+	struct scl_slice item;
+
+	uint64_t *seqnos;
+
+	r->n_hbs = 0;
+	scl_buf_clear(&r->hbs);
+	if ((seqnos = reader_reserve(r->hb_seqnos, &r->hbs_cap, list->n,
+		 sizeof(*seqnos))) == NULL)
+		return; /* asked of the server instead */
+	r->hb_seqnos = seqnos;
+	scl_msg_iter_init(&it, list);
+	while (scl_msg_iter_next(&it, &item)) {
+		struct scl_heartbeat hb;
+		if (item.len != SCL_HEARTBEAT_BYTES ||
+		    scl_capsule_heartbeat_decode(&hb, item) != SCL_OK ||
+		    (r->n_hbs && hb.seqno <= r->hb_seqnos[r->n_hbs - 1]) ||
+		    scl_buf_append(&r->hbs, item.ptr, item.len) != SCL_OK)
+			break; /* what follows is asked of the server */
+		r->hb_seqnos[r->n_hbs++] = hb.seqno;
+	}
+	scl_err_clear();
+}
+
+/* Fetches a window of up to READ_WINDOW records holding @seqno: starting
+ * at it when reading forward (past the cached window, or the first
+ * read), ending at it when reading backward. */
 static enum scl_err
 reader_fill(struct scl_client_reader *r, const uint8_t *writer,
     uint64_t seqno)
 {
+	bool same = memcmp(r->writer, writer, SCL_WRITER_BYTES) == 0 &&
+	    r->hi >= r->lo;
+	bool backward = same && seqno < r->lo;
 	struct scl_msg req;
 	struct scl_msg_iter it;
 	struct scl_slice item;
 	struct reply *rep;
-	size_t n = 0;
+	size_t n = 0, *ends;
 	enum scl_err e;
 
 	memset(&req, 0, sizeof(req));
 	req.type = SCL_MSG_READ;
 	memcpy(req.name, r->name, SCL_NAME_BYTES);
 	memcpy(req.writer, writer, SCL_WRITER_BYTES);
-	req.from = seqno > READ_WINDOW ? seqno - READ_WINDOW + 1 : 1;
-	req.to = seqno;
+	if (backward) {
+		req.from = seqno > READ_WINDOW ? seqno - READ_WINDOW + 1 : 1;
+		req.to = seqno;
+	} else {
+		req.from = seqno;
+		req.to = seqno > UINT64_MAX - READ_WINDOW ? UINT64_MAX :
+		    seqno + READ_WINDOW - 1;
+	}
 	req.limit = (uint32_t)SCL_READ_BYTES_MAX;
 	if ((rep = ask_one(r->c, r->server, &req, &e)) == NULL)
 		return e;
-	if (r->ends_cap < rep[r->server].m.list.n) {
-		size_t cap = rep[r->server].m.list.n;
-		size_t *ends = realloc(r->ends, cap * sizeof(*ends));
-		if (ends == NULL) {
-			rpc_release(r->c, rep);
-			return scl_err_set(SCL_ENOMEM, "read cache");
-		}
-		r->ends = ends;
-		r->ends_cap = cap;
+	if ((ends = reader_reserve(r->ends, &r->ends_cap,
+		 rep[r->server].m.list.n, sizeof(*ends))) == NULL) {
+		rpc_release(r->c, rep);
+		return scl_err_set(SCL_ENOMEM, "read cache");
 	}
+	r->ends = ends;
 	scl_buf_clear(&r->cache);
 	scl_msg_iter_init(&it, &rep[r->server].m.list);
 	while (scl_msg_iter_next(&it, &item) &&
 	    scl_buf_append(&r->cache, item.ptr, item.len) == SCL_OK)
 		r->ends[n++] = r->cache.len;
+	reader_keep_heartbeats(r, &rep[r->server].m.list2);
 	rpc_release(r->c, rep);
 	memcpy(r->writer, writer, SCL_WRITER_BYTES);
 	r->lo = req.from;
@@ -861,6 +933,26 @@ reader_record(void *ctx, const uint8_t *writer, uint64_t seqno,
 				    r->ends[i] - start));
 }
 
+/* The first stored heartbeat at or above @seqno, if the cached window
+ * holds @seqno and that heartbeat: the reply that filled it carried
+ * every heartbeat stored within it. */
+static bool
+reader_cached_heartbeat(struct scl_client_reader *r, const uint8_t *writer,
+    uint64_t seqno, uint64_t *at, struct scl_buf *out)
+{
+	if (memcmp(r->writer, writer, SCL_WRITER_BYTES) != 0 ||
+	    seqno < r->lo || seqno > r->hi)
+		return false;
+	for (size_t i = 0; i < r->n_hbs; i++)
+		if (r->hb_seqnos[i] >= seqno) {
+			*at = r->hb_seqnos[i];
+			return scl_buf_set(out, scl_slice_of(r->hbs.ptr + i *
+			    SCL_HEARTBEAT_BYTES, SCL_HEARTBEAT_BYTES)) ==
+			    SCL_OK;
+		}
+	return false;
+}
+
 static enum scl_err
 reader_heartbeat(void *ctx, const uint8_t *writer, uint64_t seqno,
     uint64_t *at, struct scl_buf *out)
@@ -871,6 +963,8 @@ reader_heartbeat(void *ctx, const uint8_t *writer, uint64_t seqno,
 	struct reply *rep;
 	enum scl_err e;
 
+	if (reader_cached_heartbeat(r, writer, seqno, at, out))
+		return SCL_OK;
 	memset(&req, 0, sizeof(req));
 	req.type = SCL_MSG_HEARTBEAT;
 	memcpy(req.name, r->name, SCL_NAME_BYTES);
