@@ -220,18 +220,23 @@ kvw 2 delete account/carol >/dev/null
 echo "(and 90 more writes: three workers racing on the same five counters, then a delete)"
 
 step "16. Every replica converges, whatever the router did"
-for _ in $(seq 100); do
-	d1=$(kvw 1 status | sed -n 's/.*"digest":"\([0-9a-f]*\)".*/\1/p')
-	d2=$(kvw 2 status | sed -n 's/.*"digest":"\([0-9a-f]*\)".*/\1/p')
-	d3=$(kvw 3 status | sed -n 's/.*"digest":"\([0-9a-f]*\)".*/\1/p')
-	[ "$d1" = "$d2" ] && [ "$d2" = "$d3" ] && break
+digest() { kvw "$1" status | sed -n 's/.*"digest":"\([0-9a-f]*\)".*/\1/p'; }
+t0=$(date +%s)
+while :; do
+	d1=$(digest 1) d2=$(digest 2) d3=$(digest 3)
+	[ -n "$d1" ] && [ "$d1" = "$d2" ] && [ "$d2" = "$d3" ] && break
+	[ $(($(date +%s) - t0)) -ge 60 ] && break
 	sleep 0.1
 done
+echo "(replicas agreed $(($(date +%s) - t0)) s after the last write was acknowledged)"
 for i in 1 2 3; do
-	echo "worker $i: state digest $(kvw "$i" status | sed -n 's/.*"digest":"\([0-9a-f]\{16\}\).*/\1/p')..., $(kvw "$i" status | sed -n 's/.*"rejected":\([0-9]*\).*"fetches":\([0-9]*\).*/\1 messages rejected, \2 gaps fetched from the servers/p')"
+	echo "worker $i: state digest $(digest "$i" | cut -c1-16)..., $(kvw "$i" status | sed -n 's/.*"rejected":\([0-9]*\).*"fetches":\([0-9]*\).*/\1 messages rejected, \2 gaps fetched from the servers/p')"
 done
 if [ "$d1" != "$d2" ] || [ "$d2" != "$d3" ]; then
-	echo "REPLICAS DIVERGED" >&2
+	echo "REPLICAS DIVERGED for 60 s; what each holds of the others:" >&2
+	for i in 1 2 3; do
+		echo "worker $i: $(kvw "$i" status | sed -n 's/.*"peers":\(\[.*\]\).*/\1/p')" >&2
+	done
 	exit 1
 fi
 printf '$ scl kv scan --worker <worker 3>\n'

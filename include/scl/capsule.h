@@ -411,6 +411,9 @@ void scl_capsule_batch_init(struct scl_capsule_batch *b);
 void scl_capsule_batch_dispose(struct scl_capsule_batch *b);
 /** Empties @b for reuse, keeping its allocations. */
 void scl_capsule_batch_clear(struct scl_capsule_batch *b);
+/** Keeps @b's first @n records.  The heartbeat is left alone: the caller
+ * sets the one that signs the new last record. */
+void scl_capsule_batch_truncate(struct scl_capsule_batch *b, size_t n);
 /** Record @i's bytes; borrowed from @b. */
 struct scl_slice scl_capsule_batch_record(const struct scl_capsule_batch *b,
     size_t i);

@@ -184,9 +184,17 @@ struct scl_kv_stats {
 
 void scl_kv_stats(const struct scl_kv *kv, struct scl_kv_stats *out);
 
-/** Each known writer's applied seqno, in writer order; returns count. */
-size_t scl_kv_heads(const struct scl_kv *kv,
-    uint8_t (*writers)[SCL_WRITER_BYTES], uint64_t *seqnos, size_t max);
+/** What this replica knows of one other writer. */
+struct scl_kv_peer {
+	uint8_t writer[SCL_WRITER_BYTES];
+	uint64_t applied;	/* verified and applied through this seqno */
+	uint64_t known;		/* the highest seqno known to exist */
+	size_t held;		/* batches buffered ahead of a gap */
+};
+
+/** Up to @max other writers, in writer order; returns how many. */
+size_t scl_kv_peers(const struct scl_kv *kv, struct scl_kv_peer *out,
+    size_t max);
 
 /**
  * A digest of the whole live state (keys, values and versions, in key

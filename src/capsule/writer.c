@@ -40,6 +40,25 @@ scl_capsule_batch_clear(struct scl_capsule_batch *b)
 	scl_buf_clear(&b->heartbeat);
 }
 
+void
+scl_capsule_batch_truncate(struct scl_capsule_batch *b, size_t n)
+{
+	struct scl_record r;
+
+	if (n >= b->n)
+		return;
+	if (n == 0) {
+		scl_capsule_batch_clear(b);
+		return;
+	}
+	b->n = n;
+	b->data.len = b->ends[n - 1];
+	/* Every record was decoded when it was added. */
+	if (scl_capsule_record_decode(&r, scl_capsule_batch_record(b,
+		n - 1)) == SCL_OK)
+		b->last_lamport = r.lamport;
+}
+
 struct scl_slice
 scl_capsule_batch_record(const struct scl_capsule_batch *b, size_t i)
 {

@@ -968,14 +968,18 @@ scl_kv_stats(const struct scl_kv *kv, struct scl_kv_stats *out)
 }
 
 size_t
-scl_kv_heads(const struct scl_kv *kv, uint8_t (*writers)[SCL_WRITER_BYTES],
-    uint64_t *seqnos, size_t max)
+scl_kv_peers(const struct scl_kv *kv, struct scl_kv_peer *out, size_t max)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < kv->n_peers && n < max; i++, n++) {
-		memcpy(writers[n], kv->peers[i].writer, SCL_WRITER_BYTES);
-		seqnos[n] = kv->peers[i].head.seqno;
+	for (; n < kv->n_peers && n < max; n++) {
+		const struct peer *p = &kv->peers[n];
+		memcpy(out[n].writer, p->writer, SCL_WRITER_BYTES);
+		out[n].applied = p->head.seqno;
+		out[n].known = p->known;
+		out[n].held = 0;
+		for (const struct held *h = p->held; h; h = h->next)
+			out[n].held++;
 	}
 	return n;
 }

@@ -17,6 +17,8 @@
 #include "scl/codec.h"
 #include "worker_int.h"
 
+#define STATUS_PEERS_MAX 16
+
 enum scl_err
 scl_worker__kv_open(struct scl_worker_core *c, struct scl_slice in)
 {
@@ -280,12 +282,36 @@ scl_worker__kv_local(struct scl_worker_core *c, struct scl_slice in,
 	return kv_reply(c, body, scl_slice_of(result, sizeof(result)));
 }
 
+/* ,"peers":[...]} : how far this replica has each other writer, so an
+ * operator can see which writer a lagging replica waits for. */
+static enum scl_err
+kv_peers_json(const struct scl_kv *kv, struct scl_buf *body)
+{
+	struct scl_kv_peer peers[STATUS_PEERS_MAX];
+	size_t np = scl_kv_peers(kv, peers, STATUS_PEERS_MAX);
+	enum scl_err e = scl_buf_append(body, ",\"peers\":[", 10);
+	char hex[2 * SCL_WRITER_BYTES + 1], text[160];
+
+	for (size_t i = 0; i < np && e == SCL_OK; i++) {
+		int n = snprintf(text, sizeof(text),
+		    "%s{\"writer\":\"%.16s\",\"applied\":%llu,"
+		    "\"known\":%llu,\"held\":%zu}",
+		    i ? "," : "", scl_hex_encode(hex, peers[i].writer,
+			SCL_WRITER_BYTES),
+		    (unsigned long long)peers[i].applied,
+		    (unsigned long long)peers[i].known, peers[i].held);
+		e = scl_buf_append(body, text, (size_t)n);
+	}
+	return e ? e : scl_buf_append(body, "]}", 2);
+}
+
 enum scl_err
 scl_worker__kv_stats(struct scl_worker_core *c, struct scl_buf *body)
 {
 	struct scl_kv_stats s;
 	uint8_t digest[SCL_HASH_BYTES];
 	char hex[2 * SCL_HASH_BYTES + 1], text[1024];
+	enum scl_err e;
 	int n;
 
 	if (c->kv == NULL)
@@ -299,7 +325,7 @@ scl_worker__kv_stats(struct scl_worker_core *c, struct scl_buf *body)
 	    "\"ops_superseded\":%llu,\"duplicates\":%llu,\"rejected\":%llu,"
 	    "\"skipped\":%llu,"
 	    "\"buffered\":%llu,\"buffer_dropped\":%llu,\"fetches\":%llu,"
-	    "\"syncs_in\":%llu,\"syncs_out\":%llu,\"digest\":\"%s\"}",
+	    "\"syncs_in\":%llu,\"syncs_out\":%llu,\"digest\":\"%s\"",
 	    s.keys, s.tombstones, s.writers, (unsigned long long)s.lamport,
 	    (unsigned long long)s.puts, (unsigned long long)s.deletes,
 	    (unsigned long long)s.batches_out,
@@ -313,5 +339,7 @@ scl_worker__kv_stats(struct scl_worker_core *c, struct scl_buf *body)
 	    (unsigned long long)s.fetches, (unsigned long long)s.syncs_in,
 	    (unsigned long long)s.syncs_out,
 	    scl_hex_encode(hex, digest, sizeof(digest)));
-	return scl_buf_append(body, text, (size_t)n);
+	if ((e = scl_buf_append(body, text, (size_t)n)) != SCL_OK)
+		return e;
+	return kv_peers_json(c->kv, body);
 }

@@ -27,6 +27,7 @@
 #include "scl/client.h"
 #include "scl/clock.h"
 #include "scl/codec.h"
+#include "scl/proto.h"
 #include "scl/router.h"
 #include "worker_int.h"
 
@@ -60,6 +61,7 @@ struct node {
 	uint64_t next_sub_ms;
 	uint64_t published, fetched_in, appended;
 	bool caught_up;
+	atomic_bool closing;		/* the threads stop what they do */
 	struct pending_req *pending;	/* GROUPS_MAX, for read_clients */
 	/* handed to the threads (read-only after start) */
 	struct scl_client_options copt;
@@ -164,6 +166,8 @@ appender_main(void *arg)
 		}
 		if (waiting)
 			usleep(200000);
+		if (atomic_load(&n->closing))
+			break; /* what is not durable now is the core's loss */
 	}
 done:
 	for (size_t i = 0; i < nq; i++) {
@@ -180,10 +184,44 @@ done:
 
 /* --- the fetcher thread ------------------------------------------------------ */
 
-/* Reads @writer's @from..@to from server @i as batch messages (each up
- * to a stored heartbeat) and sends them to the main loop. */
+/* A fetched message holds whole signed groups: once it reaches
+ * FETCH_MSG_SOFT bytes no group is added, and a group that would take
+ * it past the KVS message's limits waits for the next message.  Big
+ * enough that a catching-up replica checks one signature per many
+ * records; small enough for the core's ring. */
+#define FETCH_MSG_SOFT ((size_t)4 << 20)
+#define FETCH_MSG_BYTES SCL_APPEND_BYTES_MAX
+#define FETCH_MSG_RECORDS SCL_APPEND_RECORDS_MAX
+
+/* Adds @writer's records @from..@at to @b; false (and @b as it was) if
+ * the server does not return them or they would overfill the message. */
+static bool
+fetch_group(struct scl_capsule_source *src, const uint8_t *writer,
+    uint64_t from, uint64_t at, struct scl_capsule_batch *b,
+    struct scl_buf *rec)
+{
+	static const uint8_t unhashed[SCL_HASH_BYTES]; /* the core hashes */
+	size_t n = b->n;
+
+	if (at - from >= FETCH_MSG_RECORDS - n)
+		return false;
+	for (uint64_t sq = from; sq <= at; sq++)
+		if (src->record(src->ctx, writer, sq, rec) != SCL_OK ||
+		    scl_capsule_batch_add(b, scl_buf_slice(rec), unhashed) !=
+			SCL_OK ||
+		    b->data.len > FETCH_MSG_BYTES) {
+			scl_capsule_batch_truncate(b, n);
+			return false;
+		}
+	return true;
+}
+
+/* Reads @writer's @from..@to from server @i and sends it to the main
+ * loop as batch messages, each ending at a heartbeat the server stores
+ * (so the core checks one signature per message).  Returns the first
+ * seqno not sent. */
 static uint64_t
-fetch_range(struct scl_client *c, size_t i, const uint8_t *name,
+fetch_range(struct node *n, struct scl_client *c, size_t i,
     const uint8_t *writer, uint64_t from, uint64_t to, void *s)
 {
 	struct scl_client_reader rd;
@@ -192,31 +230,30 @@ fetch_range(struct scl_client *c, size_t i, const uint8_t *name,
 	struct scl_buf rec, hb, msg;
 	uint64_t next = from;
 
-	scl_client_reader_init(&rd, c, i, name);
+	scl_client_reader_init(&rd, c, i, n->name);
 	src = scl_client_reader_source(&rd);
 	scl_capsule_batch_init(&b);
 	scl_buf_init(&rec);
 	scl_buf_init(&hb);
 	scl_buf_init(&msg);
-	while (next <= to) {
-		uint64_t at;
-		bool ok = true;
-		static const uint8_t unhashed[SCL_HASH_BYTES];
-		if (src.heartbeat_from(src.ctx, writer, next, &at, &hb) !=
-			SCL_OK ||
-		    at < next)
-			break;
+	while (next <= to && !atomic_load(&n->closing)) {
+		uint64_t sq = next, at;
 		scl_capsule_batch_clear(&b);
-		for (uint64_t sq = next; sq <= at && ok; sq++)
-			ok = src.record(src.ctx, writer, sq, &rec) == SCL_OK &&
-			    scl_capsule_batch_add(&b, scl_buf_slice(&rec),
-				unhashed) == SCL_OK;
-		if (!ok || scl_buf_set(&b.heartbeat, scl_buf_slice(&hb)) !=
-			SCL_OK ||
-		    scl_kv_msg_from_batch(&msg, &b) != SCL_OK)
+		while (sq <= to && b.data.len < FETCH_MSG_SOFT &&
+		    src.heartbeat_from(src.ctx, writer, sq, &at, &hb) ==
+			SCL_OK &&
+		    at >= sq && fetch_group(&src, writer, sq, at, &b, &rec) &&
+		    scl_buf_set(&b.heartbeat, scl_buf_slice(&hb)) == SCL_OK)
+			sq = at + 1;
+		/* A group that failed took its records back, so b ends
+		 * where its heartbeat signs, unless that heartbeat could
+		 * not be kept. */
+		if (b.n && b.first_seqno + b.n != sq)
+			break;
+		if (b.n == 0 || scl_kv_msg_from_batch(&msg, &b) != SCL_OK)
 			break;
 		(void)zmq_send(s, msg.ptr, msg.len, 0);
-		next = at + 1;
+		next = sq;
 	}
 	scl_err_clear();
 	scl_buf_dispose(&rec);
@@ -236,19 +273,65 @@ catch_up(struct node *n, struct scl_client *c, void *s)
 
 	if (writers && scl_client_writers(c, n->name, 1, writers, 1024, &nw) ==
 	    SCL_OK) {
-		for (size_t k = 0; k < nw; k++) {
+		for (size_t k = 0; k < nw && !atomic_load(&n->closing); k++) {
 			struct scl_client_heads h;
 			if (scl_client_heads(c, n->name, writers[k], 1, &h) !=
 				SCL_OK ||
 			    h.best == 0)
 				continue;
-			(void)fetch_range(c, h.best_server, n->name,
-			    writers[k], 1, h.best, s);
+			(void)fetch_range(n, c, h.best_server, writers[k], 1,
+			    h.best, s);
 		}
 	}
 	scl_err_clear();
 	free(writers);
 	(void)zmq_send(s, "", 0, 0); /* caught up */
+}
+
+/* What the core asked for of one writer. */
+struct fetch_want {
+	uint8_t writer[SCL_WRITER_BYTES];
+	uint64_t from, to;
+};
+
+#define FETCH_WANTS_MAX 64
+
+/* Takes every queued request (waiting for the first) into @w, one entry
+ * per writer: the core repeats a request until it is answered, so a
+ * queue that grew while the fetcher was busy holds many stale copies.
+ * A writer's latest request knows its newest applied seqno, so its
+ * start wins; the ends are merged.  False on the stop signal. */
+static bool
+take_requests(void *s, struct fetch_want *w, size_t *nw)
+{
+	uint8_t req[SCL_WRITER_BYTES + 16];
+	int flags = 0;
+
+	*nw = 0;
+	while (*nw < FETCH_WANTS_MAX) {
+		int got = zmq_recv(s, req, sizeof(req), flags);
+		size_t k;
+		if (got < 0) {
+			if (flags == 0 && zmq_errno() == EINTR)
+				continue;
+			return flags != 0; /* drained; or the context ended */
+		}
+		if (got != (int)sizeof(req))
+			return false; /* the stop signal */
+		flags = ZMQ_DONTWAIT;
+		for (k = 0; k < *nw; k++)
+			if (memcmp(w[k].writer, req, SCL_WRITER_BYTES) == 0)
+				break;
+		if (k == *nw) {
+			memcpy(w[k].writer, req, SCL_WRITER_BYTES);
+			w[k].to = 0;
+			(*nw)++;
+		}
+		w[k].from = scl_le64_load(req + SCL_WRITER_BYTES);
+		if (scl_le64_load(req + SCL_WRITER_BYTES + 8) > w[k].to)
+			w[k].to = scl_le64_load(req + SCL_WRITER_BYTES + 8);
+	}
+	return true;
 }
 
 static void *
@@ -257,30 +340,31 @@ fetcher_main(void *arg)
 	struct node *n = arg;
 	void *s = zmq_socket(n->zctx, ZMQ_PAIR);
 	struct scl_client *c = NULL;
-	uint8_t req[32 + 16];
-	size_t rotate = 0;
+	struct fetch_want *w = calloc(FETCH_WANTS_MAX, sizeof(*w));
+	size_t nw, rotate = 0;
 
-	if (s == NULL || zmq_connect(s, "inproc://fetcher") != 0 ||
+	if (s == NULL || w == NULL || zmq_connect(s, "inproc://fetcher") != 0 ||
 	    scl_client_new(&c, n->opt.servers, n->opt.n_servers, &n->copt) !=
 		SCL_OK)
 		goto done;
 	if (n->opt.catch_up)
 		catch_up(n, c, s);
-	for (;;) {
-		int got = zmq_recv(s, req, sizeof(req), 0);
-		uint64_t from, to;
-		if (got != (int)sizeof(req))
-			break; /* the stop signal */
-		from = scl_le64_load(req + 32);
-		to = scl_le64_load(req + 40);
-		/* Any server may have it; start with a different one each
-		 * time so that one that lags does not stall everyone. */
-		for (size_t k = 0; k < n->opt.n_servers && from <= to; k++)
-			from = fetch_range(c, (rotate + k) % n->opt.n_servers,
-			    n->name, req, from, to, s);
-		rotate++;
+	while (!atomic_load(&n->closing) && take_requests(s, w, &nw)) {
+		for (size_t i = 0; i < nw; i++) {
+			uint64_t from = w[i].from;
+			/* Any server may have it; start with a different
+			 * one each time so that one that lags does not
+			 * stall everyone. */
+			for (size_t k = 0; k < n->opt.n_servers &&
+			     from <= w[i].to; k++)
+				from = fetch_range(n, c, (rotate + k) %
+				    n->opt.n_servers, w[i].writer, from,
+				    w[i].to, s);
+			rotate++;
+		}
 	}
 done:
+	free(w);
 	scl_client_free(c);
 	if (s)
 		zmq_close(s);
@@ -779,6 +863,7 @@ node_open(struct node *n)
 	zmq_setsockopt(n->fetch, ZMQ_SNDHWM, &hwm, sizeof(hwm));
 	zmq_setsockopt(n->fetch, ZMQ_RCVHWM, &hwm, sizeof(hwm));
 	n->copt.timeout_ms = 2000;
+	n->copt.cancel = &n->closing;
 	n->copt.log = n->w->opt.log;
 	if (pthread_create(&n->app_th, NULL, appender_main, n) != 0)
 		return scl_err_set(SCL_EIO, "cannot start the appender");
@@ -792,6 +877,7 @@ node_open(struct node *n)
 static void
 node_close(struct node *n)
 {
+	atomic_store(&n->closing, true);
 	if (n->app_started) {
 		(void)zmq_send(n->app, "", 0, 0);
 		pthread_join(n->app_th, NULL);

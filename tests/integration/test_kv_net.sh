@@ -116,6 +116,7 @@ for i in 1 2 3; do
 	peers=$(for j in 1 2 3; do [ "$j" != "$i" ] && eval "printf '%s,' \$S$j"; done)
 	bg "s$i" "$SCL" server --listen "$me" --data "$T/s$i" --peers "${peers%,}" \
 		--ready-file "$T/ready-s$i" 2>>"$T/s$i.log"
+	eval "spid$i=$!"
 done
 bg r1 "$SCL" router --listen "$R1" --chaos "$CHAOS,seed=1" \
 	--ready-file "$T/ready-r1" 2>>"$T/r1.log"
@@ -266,6 +267,22 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 [ "$d4" = "$d1" ] && ok || bad "late worker's digest $d4, expected $d1"
+
+# --- 6. a worker stops promptly when its servers are gone ----------------------
+for i in 1 2 3; do eval "kill -9 \$spid$i"; done
+kv 4 put orphan/1 never-durable --no-wait >/dev/null 2>&1 || bad "a put without servers failed"
+sleep 1	# appends and fetches to servers that will not answer are pending
+kill -TERM "$wpid4"
+t0=$(date +%s%3N)
+running() { st=$(ps -o stat= -p "$1" 2>/dev/null); [ -n "$st" ] && [ "${st#Z}" = "$st" ]; }
+for _ in $(seq 100); do running "$wpid4" || break; sleep 0.1; done
+t1=$(date +%s%3N)
+if running "$wpid4"; then
+	bad "worker 4 still running 10 s after SIGTERM with its servers gone"
+else
+	ok
+	echo "worker 4 stopped $((t1 - t0)) ms after SIGTERM with its servers gone"
+fi
 
 echo "test_kv_net ($([ "$NETNS" = 1 ] && echo namespaces || echo loopback)): $checks checks, $fails failed"
 [ "$fails" = 0 ]
