@@ -90,10 +90,27 @@ PORT=$(( 20000 + ($$ % 600) * 20 ))
 addr() { echo "tcp://127.0.0.1:$((PORT + $1))"; }
 SERVERS="$(addr 1),$(addr 2),$(addr 3)"
 pids=""
+# Every service stops on SIGTERM within 10 s, or the demo fails naming it.
 cleanup() {
+	rc=$?
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	for _ in $(seq 100); do
+		left=""
+		for p in $pids; do
+			st=$(ps -o stat= -p "$p" 2>/dev/null) || continue
+			[ "${st#Z}" = "$st" ] && left="$left $p"
+		done
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	for p in $left; do
+		echo "STILL RUNNING 10 s after SIGTERM: $(ps -o args= -p "$p" | cut -c1-60)" >&2
+		kill -9 "$p" 2>/dev/null || true
+		rc=1
+	done
 	for p in $pids; do wait "$p" 2>/dev/null || true; done
 	rm -rf "$W"
+	exit "$rc"
 }
 trap cleanup EXIT
 start_server() {
