@@ -32,11 +32,12 @@ scl_buf_dispose(struct scl_buf *b)
 void
 scl_buf_dispose_secret(struct scl_buf *b)
 {
-	/* volatile so the compiler cannot drop the wipe of memory about to
-	 * be freed; crypto code uses sodium_memzero, base has no sodium. */
-	volatile uint8_t *p = b->ptr;
-	for (size_t i = 0; i < b->cap; i++)
-		p[i] = 0;
+	/* explicit_bzero: a wipe the compiler may not drop although the
+	 * memory is freed next (crypto code uses sodium_memzero; base has
+	 * no sodium).  A volatile byte loop did the same at a fraction of
+	 * the speed: 1.6% of a busy KVS core, wiping each reply. */
+	if (b->ptr)
+		explicit_bzero(b->ptr, b->cap);
 	scl_buf_dispose(b);
 }
 
