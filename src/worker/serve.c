@@ -906,6 +906,52 @@ node_close(struct node *n)
 	scl_buf_dispose(&n->frame);
 }
 
+#define DRAIN_MS 3000
+
+/* On a graceful stop, writes the clients were told about (with or
+ * without waiting for durability) still reach the servers: the core
+ * seals its open batch and the appender runs until the write quorum
+ * holds everything, for at most DRAIN_MS (servers that are gone must
+ * not hold a stopping worker hostage). */
+static void
+drain(struct node *n)
+{
+	uint64_t deadline = scl_clock_mono_ms() + DRAIN_MS;
+	struct scl_slice results;
+	struct scl_enc e;
+
+	if (n->app == NULL)
+		return;
+	scl_buf_clear(&n->req);
+	scl_enc_init(&e, &n->req);
+	scl_enc_u8(&e, SCL_CORE_KV_OPS);
+	scl_enc_u64(&e, scl_clock_wall_us());
+	scl_enc_u16(&e, 1);
+	scl_enc_u32(&e, 1);
+	scl_enc_u8(&e, SCL_KVREQ_FLUSH);
+	if (e.err != SCL_OK || kv_call(n, &results) != SCL_OK) {
+		scl_err_clear();
+		return;
+	}
+	while (n->durable < n->through && scl_clock_mono_ms() < deadline) {
+		zmq_pollitem_t it = { n->app, 0, ZMQ_POLLIN, 0 };
+		(void)zmq_poll(&it, 1, n->sealing ? 0 : 10);
+		read_appender(n);
+		if (tick(n) != SCL_OK)
+			break;
+	}
+	scl_err_clear();
+	if (n->durable < n->through)
+		scl_log(&n->w->opt.log, SCL_LOG_WARN, "worker",
+		    "stopping with %llu operation%s the servers do not hold",
+		    (unsigned long long)(n->through - n->durable),
+		    n->through - n->durable == 1 ? "" : "s");
+	else
+		scl_log(&n->w->opt.log, SCL_LOG_INFO, "worker",
+		    "stopping: the servers hold every operation (%llu)",
+		    (unsigned long long)n->through);
+}
+
 enum scl_err
 scl_worker_serve(struct scl_worker *w, const struct scl_worker_serve_options *opt)
 {
@@ -989,6 +1035,8 @@ scl_worker_serve(struct scl_worker *w, const struct scl_worker_serve_options *op
 	}
 	if (e == SCL_OK && !scl_enclave_alive(w->e, NULL))
 		e = scl_err_set(SCL_EIO, "the trusted core died");
+	if (e == SCL_OK)
+		drain(n);
 done:
 	node_close(n);
 	free(n->pending);

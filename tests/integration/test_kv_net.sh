@@ -133,9 +133,10 @@ bg own "$SCL" keys serve "$name" --listen "$BROKER" --allow "$("$SCL" keys measu
 	--trust-platform "$("$SCL" keys show "$T/platform.key")" >"$T/broker.log" 2>&1
 wait_log "$T/broker.log" serving || bad "broker did not start"
 
+host_of() { eval "echo \${HOST$1:-w$1}"; }	# worker n's host
 start_worker() { # n router listen
 	rm -f "$T/w$1.log"
-	SCL_HOME="$T/home-w$1" bg "w$1" "$SCL" worker --capsule "$name" \
+	SCL_HOME="$T/home-w$1" bg "$(host_of "$1")" "$SCL" worker --capsule "$name" \
 		--broker "$BROKER" --platform-key "$T/platform.key" \
 		--servers "$SERVERS" --router "$2" --listen "$3" >"$T/w$1.log" 2>&1
 	eval "wpid$1=$!"
@@ -151,7 +152,7 @@ kv() { # worker-n args...
 	w=$1
 	shift
 	eval "ep=\$W$w"
-	on "w$w" "$SCL" kv "$@" --worker "$ep" --timeout-ms 20000
+	on "$(host_of "$w")" "$SCL" kv "$@" --worker "$ep" --timeout-ms 20000
 }
 
 # --- 1 and 2: writes everywhere, a partition in the middle ------------------
@@ -268,21 +269,42 @@ for _ in $(seq 100); do
 done
 [ "$d4" = "$d1" ] && ok || bad "late worker's digest $d4, expected $d1"
 
-# --- 6. a worker stops promptly when its servers are gone ----------------------
-for i in 1 2 3; do eval "kill -9 \$spid$i"; done
-kv 4 put orphan/1 never-durable --no-wait >/dev/null 2>&1 || bad "a put without servers failed"
-sleep 1	# appends and fetches to servers that will not answer are pending
-kill -TERM "$wpid4"
-t0=$(date +%s%3N)
 running() { st=$(ps -o stat= -p "$1" 2>/dev/null); [ -n "$st" ] && [ "${st#Z}" = "$st" ]; }
-for _ in $(seq 100); do running "$wpid4" || break; sleep 0.1; done
-t1=$(date +%s%3N)
-if running "$wpid4"; then
-	bad "worker 4 still running 10 s after SIGTERM with its servers gone"
-else
-	ok
-	echo "worker 4 stopped $((t1 - t0)) ms after SIGTERM with its servers gone"
-fi
+# stop_worker N WHAT: SIGTERM, then at most 10 s to exit.
+stop_worker() {
+	eval "p=\$wpid$1"
+	kill -TERM "$p"
+	t0=$(date +%s%3N)
+	for _ in $(seq 100); do running "$p" || break; sleep 0.1; done
+	if running "$p"; then
+		bad "worker $1 still running 10 s after SIGTERM $2"
+	else
+		ok
+		echo "worker $1 stopped $(($(date +%s%3N) - t0)) ms after SIGTERM $2"
+	fi
+}
+
+# --- 6. a stopping worker first makes what it was told durable ----------------
+for i in $(seq 20); do
+	kv 4 put "last/$i" "before-stop-$i" --no-wait >/dev/null 2>&1 ||
+		bad "put last/$i failed"
+done
+stop_worker 4 "right after 20 puts it did not wait for"
+grep -q "the servers hold every operation" "$T/w4.log" && ok ||
+	bad "worker 4 stopped without its writes durable: $(tail -n 2 "$T/w4.log")"
+HOST5=w4 W5=$(addr w4 11)	# a new worker in worker 4's place
+start_worker 5 "$R1" "$W5"
+wait_log "$T/w5.log" "caught up" || bad "worker 5 did not catch up: $(tail -n 3 "$T/w5.log")"
+n5=$(kv 5 scan --prefix last/ 2>/dev/null | grep -c "before-stop")
+[ "$n5" = 20 ] && ok || bad "a new worker found $n5 of the 20 last puts on the servers"
+
+# --- 7. a worker stops promptly when its servers are gone ----------------------
+for i in 1 2 3; do eval "kill -9 \$spid$i"; done
+kv 5 put orphan/1 never-durable --no-wait >/dev/null 2>&1 || bad "a put without servers failed"
+sleep 1	# appends and fetches to servers that will not answer are pending
+stop_worker 5 "with its servers gone"
+grep -q "stopping with 1 operation the servers do not hold" "$T/w5.log" && ok ||
+	bad "worker 5 did not say what it could not store: $(tail -n 2 "$T/w5.log")"
 
 echo "test_kv_net ($([ "$NETNS" = 1 ] && echo namespaces || echo loopback)): $checks checks, $fails failed"
 [ "$fails" = 0 ]
