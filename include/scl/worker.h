@@ -81,6 +81,9 @@ struct scl_worker_options {
 	const char *broker;		/* key broker endpoint */
 	const char *measure_path;	/* code measured; NULL: /proc/self/exe */
 	unsigned actor_threads;		/* crypto actors in the core (KVS) */
+	/* How long each side polls its ring before sleeping; 0: 5 us.
+	 * Longer suits a host with cores to spare (docs/BENCHMARKS.md). */
+	unsigned ring_spin_us;
 	struct scl_logger log;
 };
 

@@ -155,10 +155,12 @@ worker_run(struct cli_args *a)
 						      : platform;
 	opt.broker = cli_get(a, "broker");
 	{
-		uint64_t actors;
-		if (!cli_get_u64(a, "actors", 2, 1, 64, &actors))
+		uint64_t actors, spin_us;
+		if (!cli_get_u64(a, "actors", 2, 1, 64, &actors) ||
+		    !cli_get_u64(a, "ring-spin-us", 5, 1, 1000000, &spin_us))
 			return CLI_USAGE;
 		opt.actor_threads = (unsigned)actors;
+		opt.ring_spin_us = (unsigned)spin_us;
 	}
 	opt.log.fn = scl_log_to_file;
 	opt.log.max = SCL_LOG_INFO;
@@ -250,6 +252,8 @@ static const struct cli_opt worker_opts[] = {
 	    NULL },
 	{ "platform-key", "FILE", "sim platform key",
 	    "DIR/sim-platform.key" },
+	{ "ring-spin-us", "US", "poll the core's rings this long before "
+				"sleeping", "5" },
 	{ "router", "ENDPOINT", "KVS: the multicast router", NULL },
 	{ "servers", "LIST", "the capsule's servers", "from its metadata" },
 	{ "tee", "BACKEND", "thread, process or crossing", "process" },

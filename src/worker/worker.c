@@ -12,6 +12,8 @@
 #include "scl/worker.h"
 #include "worker_int.h"
 
+#define WORKER_RING_SPIN_US 5
+
 
 
 enum scl_err
@@ -57,6 +59,11 @@ scl_worker_start(struct scl_worker **out, const struct scl_worker_options *opt)
 	memset(&eo, 0, sizeof(eo));
 	eo.tee = opt->tee;
 	eo.ring_capacity = (size_t)64 << 20;
+	/* A short spin: on a machine shared by the servers, the router and
+	 * the clients, 50 us spins took 9% of the CPU of a KVS benchmark
+	 * while the other side waited to run (docs/BENCHMARKS.md). */
+	eo.ring.spin_us = opt->ring_spin_us ? opt->ring_spin_us
+					     : WORKER_RING_SPIN_US;
 	eo.init = scl_worker_core_init;
 	w->boot.actor_threads = opt->actor_threads;
 	if ((e = scl_enclave_start(&w->e, &eo, scl_worker_core_main,
