@@ -201,8 +201,11 @@ start_process(struct scl_enclave *e)
 		return scl_err_set(SCL_EIO, "sizing the ring memory: %s",
 		    strerror(errno));
 	}
+	/* MAP_POPULATE: every page of the rings allocated and zeroed now,
+	 * not on the hot path the first time a message reaches it (6% of
+	 * the CPU of a KVS benchmark went to those faults). */
 	e->region = mmap(NULL, e->region_len, PROT_READ | PROT_WRITE,
-	    MAP_SHARED, fd, 0);
+	    MAP_SHARED | MAP_POPULATE, fd, 0);
 	close(fd);
 	if (e->region == MAP_FAILED) {
 		e->region = NULL;
