@@ -28,7 +28,7 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 step "1. An owner identity and a DataCapsule"
 run "$SCL" keys gen --out "$W/owner.key"
 name=$("$SCL" capsule create --label "demo orders" --owner-key "$W/owner.key" |
-	tee /dev/stderr | tail -n 1)
+	tee -a /dev/stderr | tail -n 1)
 owner=$("$SCL" keys show "$W/owner.key")
 
 step "2. Append 1000 order events, one signed heartbeat per 64"
@@ -126,7 +126,7 @@ start_server() {
 step "8. Three untrusted capsule servers, a capsule replicated on them (N=3, W=2)"
 for i in 1 2 3; do start_server "$i"; echo "server $i listening on $(addr "$i")"; done
 name2=$("$SCL" capsule create --label "replicated orders" --servers "$SERVERS" \
-	--owner-key "$W/owner.key" | tee /dev/stderr | tail -n 1)
+	--owner-key "$W/owner.key" | tee -a /dev/stderr | tail -n 1)
 
 step "9. Appends under load; server 2 is killed with SIGKILL mid-write and restarted"
 (

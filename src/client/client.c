@@ -836,7 +836,6 @@ reader_keep_heartbeats(struct scl_client_reader *r,
 {
 	struct scl_msg_iter it;
 	struct scl_slice item;
-
 	uint64_t *seqnos;
 
 	r->n_hbs = 0;
