@@ -66,6 +66,8 @@ SCL_NODISCARD enum scl_err scl_client_meta(struct scl_client *c,
     struct scl_capsule_meta *meta);
 
 /** Per-server outcome of an append. */
+/* As of the moment the quorum was reached: answers after it are not
+ * checked or counted (the slower servers count as silent). */
 struct scl_client_ack {
 	unsigned acked;		/* durable acks with valid receipts */
 	unsigned duplicates;	/* of those, already stored before */

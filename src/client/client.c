@@ -215,7 +215,10 @@ pend_reply(struct scl_client *c, struct pend *p, size_t i,
 {
 	char ref[32];
 
-	if (p->state[i] != S_WAITING)
+	/* Once a quorum holds the batch, a later answer changes nothing:
+	 * its receipt is not worth a signature check (a pipelined writer
+	 * would pay one per batch for the slowest server). */
+	if (p->done || p->state[i] != S_WAITING)
 		return;
 	scl_capsule_record_ref(ref, p->writer, p->last);
 	if (m->type == (SCL_MSG_APPEND | SCL_MSG_REPLY)) {
