@@ -65,9 +65,9 @@ SCL_NODISCARD enum scl_err scl_client_meta(struct scl_client *c,
     const uint8_t name[SCL_NAME_BYTES], struct scl_buf *out,
     struct scl_capsule_meta *meta);
 
-/** Per-server outcome of an append. */
-/* As of the moment the quorum was reached: answers after it are not
- * checked or counted (the slower servers count as silent). */
+/** Per-server outcome of an append, as of the moment the quorum was
+ * reached: answers after it are not checked or counted (the slower
+ * servers count as silent). */
 struct scl_client_ack {
 	unsigned acked;		/* durable acks with valid receipts */
 	unsigned duplicates;	/* of those, already stored before */

@@ -542,7 +542,8 @@ client_status(struct node *n, const uint8_t *route, size_t rlen, uint64_t id)
 {
 	uint8_t op = SCL_CORE_KV_STATS;
 	struct scl_slice body;
-	char text[2048];
+	struct scl_buf text;
+	char host[256];
 	int len;
 
 	if (scl_worker__call(n->w, &op, 1, &body) != SCL_OK) {
@@ -550,17 +551,24 @@ client_status(struct node *n, const uint8_t *route, size_t rlen, uint64_t id)
 		    scl_slice_of(scl_err_last(), strlen(scl_err_last())), 0);
 		return;
 	}
-	len = snprintf(text, sizeof(text),
-	    "{\"core\":%.*s,\"host\":{\"through\":%llu,\"durable\":%llu,"
+	len = snprintf(host, sizeof(host),
+	    ",\"host\":{\"through\":%llu,\"durable\":%llu,"
 	    "\"published\":%llu,\"fetched_in\":%llu,\"caught_up\":%s}}",
-	    (int)body.len, (const char *)body.ptr,
 	    (unsigned long long)n->through, (unsigned long long)n->durable,
 	    (unsigned long long)n->published,
 	    (unsigned long long)n->fetched_in,
 	    n->caught_up ? "true" : "false");
-	reply_client(n, route, rlen, SCL_KVCLIENT_STATUS, id, true,
-	    scl_slice_of(text, (size_t)(len < (int)sizeof(text) ? len : 0)),
-	    0);
+	scl_buf_init(&text);
+	/* The core's part grows with its peers: no fixed buffer. */
+	if (scl_buf_append(&text, "{\"core\":", 8) == SCL_OK &&
+	    scl_buf_append(&text, body.ptr, body.len) == SCL_OK &&
+	    scl_buf_append(&text, host, (size_t)len) == SCL_OK)
+		reply_client(n, route, rlen, SCL_KVCLIENT_STATUS, id, true,
+		    scl_buf_slice(&text), 0);
+	else
+		reply_client(n, route, rlen, SCL_KVCLIENT_STATUS, id, false,
+		    scl_slice_of("out of memory", 13), 0);
+	scl_buf_dispose(&text);
 }
 
 /* A benchmark's operations, run by the core on its replica. */

@@ -14,8 +14,6 @@
 
 #define WORKER_RING_SPIN_US 5
 
-
-
 enum scl_err
 scl_worker__call(struct scl_worker *w, const void *req, size_t len,
     struct scl_slice *body)
