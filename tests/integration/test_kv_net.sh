@@ -17,7 +17,11 @@
 #     acknowledged put, with forgeries counted as rejected, the capsule
 #     verifying on every server and no plaintext on their disks;
 #  5. a fourth worker started afterwards rebuilds the same state from
-#     the capsule alone.
+#     the capsule alone;
+#  6. SIGTERM right after 20 puts nobody waited for: the worker makes
+#     them durable before it exits, and a fifth worker finds them all;
+#  7. with every server killed, a worker still exits within 10 s of
+#     SIGTERM and says what the servers do not hold.
 #
 # Where namespaces cannot be made, the same scenario runs on loopback
 # (the partition is then a SIGSTOP of worker 3), and says so.
