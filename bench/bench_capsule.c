@@ -391,7 +391,7 @@ int bench_actors(struct cli_args *a);
 int bench_kv(struct cli_args *a);
 
 static const struct cli_opt kv_opts[] = {
-	{ "batch-delay-us", "US", "the workers' batch delay", "2000" },
+	{ "batch-delay-us", "US", "the workers' batch delay", "5000" },
 	{ "clients", "N", "client threads (each pipelines 4 x 64 ops)", "2" },
 	{ "keep", NULL, "keep the deployment's directory (logs)", NULL },
 	{ "no-redis", NULL, "skip the Redis peer", NULL },

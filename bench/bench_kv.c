@@ -862,7 +862,7 @@ bench_kv(struct cli_args *a)
 		100, 10000000, &records) ||
 	    !cli_get_u64(a, "clients", 2, 1, 16, &clients) ||
 	    !cli_get_u64(a, "visibility-load", 50, 1, 100, &load_pct) ||
-	    !cli_get_u64(a, "batch-delay-us", 2000, 50, 1000000, &delay))
+	    !cli_get_u64(a, "batch-delay-us", 5000, 50, 1000000, &delay))
 		return CLI_USAGE;
 	cf.seconds = (double)secs;
 	cf.records = records;

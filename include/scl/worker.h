@@ -200,6 +200,9 @@ struct scl_worker_serve_options {
 	unsigned write_quorum;
 	struct scl_slice meta;		/* the capsule's metadata */
 	bool catch_up;			/* rebuild from the servers first */
+	/* Seal the open batch as soon as every earlier one is durable,
+	 * not only at the batch delay (docs/BENCHMARKS.md). */
+	bool ack_clocked;
 };
 
 /**

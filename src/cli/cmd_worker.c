@@ -36,7 +36,7 @@ serve_kv(struct cli_args *a, struct scl_worker *w, struct local *l)
 	memset(&ko, 0, sizeof(ko));
 	memset(&so, 0, sizeof(so));
 	if (!cli_get_u64(a, "batch", 1024, 1, 65536, &batch) ||
-	    !cli_get_u64(a, "batch-delay-us", 2000, 50, 10000000, &delay))
+	    !cli_get_u64(a, "batch-delay-us", 5000, 50, 10000000, &delay))
 		return CLI_USAGE;
 	ko.batch_max_puts = (size_t)batch;
 	ko.batch_delay_us = delay;
@@ -51,6 +51,7 @@ serve_kv(struct cli_args *a, struct scl_worker *w, struct local *l)
 	so.meta = scl_buf_slice(&l->meta_bytes);
 	so.write_quorum = l->meta.write_quorum;
 	so.catch_up = !cli_has(a, "no-catch-up");
+	so.ack_clocked = !cli_has(a, "no-ack-clock");
 	if (l->client && !ko.plain) {
 		so.n_servers = scl_client_count(l->client);
 		for (size_t i = 0; i < so.n_servers && i < SCL_SERVERS_MAX; i++)
@@ -240,11 +241,15 @@ static const struct cli_opt worker_opts[] = {
 	{ "append", "FILE", "seal FILE's lines in the core and store them "
 			    "('-' for stdin)", NULL },
 	{ "batch", "N", "KVS: puts per sealed record, at most", "1024" },
-	{ "batch-delay-us", "US", "KVS: seal a batch after this long", "2000" },
+	{ "batch-delay-us", "US", "KVS: seal a batch after this long at the "
+				  "latest", "5000" },
 	{ "attest", "BACKEND", "sim or tsm (configfs-tsm)", "sim" },
 	{ "broker", "ENDPOINT", "the capsule owner's key broker", NULL },
 	{ "capsule", "NAME", "the capsule to write", NULL },
 	{ "listen", "ENDPOINT", "KVS: serve clients here (scl kv)", NULL },
+	{ "no-ack-clock", NULL, "KVS: seal batches only at --batch or "
+				"--batch-delay-us, not as soon as the servers "
+				"hold the previous one", NULL },
 	{ "no-catch-up", NULL, "KVS: do not rebuild from the servers first",
 	    NULL },
 	{ "once", NULL, "exit after attesting (and --append)", NULL },

@@ -138,12 +138,14 @@ bg own "$SCL" keys serve "$name" --listen "$BROKER" --allow "$("$SCL" keys measu
 wait_log "$T/broker.log" serving || bad "broker did not start"
 
 host_of() { eval "echo \${HOST$1:-w$1}"; }	# worker n's host
-start_worker() { # n router listen
-	rm -f "$T/w$1.log"
-	SCL_HOME="$T/home-w$1" bg "$(host_of "$1")" "$SCL" worker --capsule "$name" \
+start_worker() { # n router listen [worker options...]
+	n=$1 r=$2 l=$3
+	shift 3
+	rm -f "$T/w$n.log"
+	SCL_HOME="$T/home-w$n" bg "$(host_of "$n")" "$SCL" worker --capsule "$name" \
 		--broker "$BROKER" --platform-key "$T/platform.key" \
-		--servers "$SERVERS" --router "$2" --listen "$3" >"$T/w$1.log" 2>&1
-	eval "wpid$1=$!"
+		--servers "$SERVERS" --router "$r" --listen "$l" "$@" >"$T/w$n.log" 2>&1
+	eval "wpid$n=$!"
 }
 start_worker 1 "$R2" "$W1"
 start_worker 2 "$R2" "$W2"
@@ -297,10 +299,21 @@ stop_worker 4 "right after 20 puts it did not wait for"
 grep -q "the servers hold every operation" "$T/w4.log" && ok ||
 	bad "worker 4 stopped without its writes durable: $(tail -n 2 "$T/w4.log")"
 HOST5=w4 W5=$(addr w4 11)	# a new worker in worker 4's place
-start_worker 5 "$R1" "$W5"
+# A batch delay of 10 s: batches close only because the servers hold
+# the one before (ack clocking), or because a durable put asks.
+start_worker 5 "$R1" "$W5" --batch-delay-us 10000000
 wait_log "$T/w5.log" "caught up" || bad "worker 5 did not catch up: $(tail -n 3 "$T/w5.log")"
 n5=$(kv 5 scan --prefix last/ 2>/dev/null | grep -c "before-stop")
 [ "$n5" = 20 ] && ok || bad "a new worker found $n5 of the 20 last puts on the servers"
+on w4 "$SCL" kv put clock/1 unwaited --no-wait --worker "$W5" >/dev/null 2>&1
+durable5=""
+for _ in $(seq 50); do
+	durable5=$(kv 5 status | sed -n 's/.*"durable":\([0-9]*\).*/\1/p')
+	[ "${durable5:-0}" -ge 1 ] && break
+	sleep 0.1
+done
+[ "${durable5:-0}" -ge 1 ] && ok ||
+	bad "an unwaited put was not sealed and stored within 5 s with a 10 s batch delay"
 
 # --- 7. a worker stops promptly when its servers are gone ----------------------
 for i in 1 2 3; do eval "kill -9 \$spid$i"; done
