@@ -56,6 +56,7 @@ struct node {
 	uint64_t durable;		/* own ops the write quorum holds */
 	uint64_t through;		/* own ops so far */
 	uint64_t sealed;		/* own ops in batches sealed so far */
+	uint64_t clock_refused;		/* `through` when a clocked seal failed */
 	uint64_t next_tick;		/* µs */
 	bool sealing, more;
 	struct held_reply *held;
@@ -619,6 +620,9 @@ struct pending_req {
 #define GROUPS_MAX 256
 #define GROUP_BYTES_MAX ((size_t)8 << 20)
 
+/* Starts a group call: KV_OPS, now, and the group count (u16 at byte 9,
+ * patched); GROUP_HEADER_BYTES long unless memory ran out. */
+#define GROUP_HEADER_BYTES 11
 /* Starts a group call: KV_OPS, now, and the group count (patched). */
 static void
 group_begin(struct node *n)
@@ -682,8 +686,13 @@ group_run(struct node *n, struct pending_req *p, uint16_t groups)
 	struct scl_dec d;
 	enum scl_err r;
 
-	scl_le16_store(n->req.ptr + 9, groups);
-	r = kv_call(n, &results);
+	if (n->req.len < GROUP_HEADER_BYTES) { /* group_begin ran out */
+		r = scl_err_set(SCL_ENOMEM, "cannot build the core call");
+		results = scl_slice_of(NULL, 0);
+	} else {
+		scl_le16_store(n->req.ptr + 9, groups);
+		r = kv_call(n, &results);
+	}
 	scl_dec_init(&d, results, "group results");
 	for (uint16_t g = 0; g < groups; g++) {
 		struct scl_slice res = r == SCL_OK
@@ -919,18 +928,19 @@ node_close(struct node *n)
 
 #define DRAIN_MS 3000
 
-/* Asks the core to seal its open batch now (a FLUSH request). */
+/* Asks the core to seal its open batch now: a group call of one group
+ * holding one FLUSH. */
 static enum scl_err
 close_batch_now(struct node *n)
 {
 	struct scl_slice results;
 	struct scl_enc e;
 
-	scl_buf_clear(&n->req);
+	group_begin(n);
+	if (n->req.len != GROUP_HEADER_BYTES)
+		return scl_err_set(SCL_ENOMEM, "cannot build a flush");
+	scl_le16_store(n->req.ptr + 9, 1);
 	scl_enc_init(&e, &n->req);
-	scl_enc_u8(&e, SCL_CORE_KV_OPS);
-	scl_enc_u64(&e, scl_clock_wall_us());
-	scl_enc_u16(&e, 1);
 	scl_enc_u32(&e, 1);
 	scl_enc_u8(&e, SCL_KVREQ_FLUSH);
 	if (e.err != SCL_OK)
@@ -950,10 +960,15 @@ static void
 clock_batches(struct node *n)
 {
 	if (n->app == NULL || !n->opt.ack_clocked || n->sealing ||
-	    n->through <= n->sealed || n->durable < n->sealed)
+	    n->through <= n->sealed || n->durable < n->sealed ||
+	    n->through == n->clock_refused)
 		return;
-	if (close_batch_now(n) != SCL_OK)
+	if (close_batch_now(n) != SCL_OK) {
+		/* Not again until the core takes more operations (it would
+		 * refuse the same way, e.g. after a sealing failure). */
+		n->clock_refused = n->through;
 		scl_err_clear();
+	}
 }
 
 /* On a graceful stop, writes the clients were told about (with or
