@@ -710,8 +710,8 @@ group_run(struct node *n, struct pending_req *p, uint16_t groups)
 		    p[g].id, true, res, p[g].durable && res.len >= 8
 			? scl_le64_load(res.ptr + res.len - 8) : 0);
 	}
-	while (n->more && tick(n) == SCL_OK && n->more)
-		;
+	if (n->more)
+		(void)tick(n); /* which takes outputs until none is left */
 }
 
 /* Every waiting client request, handed to the core in as few calls as
@@ -776,8 +776,8 @@ to_core(struct node *n, struct scl_slice msg)
 	if (e.err == SCL_OK && kv_call(n, &results) != SCL_OK)
 		scl_log(&n->w->opt.log, SCL_LOG_WARN, "worker",
 		    "the core refused a message: %s", scl_err_last());
-	while (n->more && tick(n) == SCL_OK && n->more)
-		;
+	if (n->more)
+		(void)tick(n); /* which takes outputs until none is left */
 }
 
 static void
@@ -935,6 +935,7 @@ close_batch_now(struct node *n)
 {
 	struct scl_slice results;
 	struct scl_enc e;
+	enum scl_err r;
 
 	group_begin(n);
 	if (n->req.len != GROUP_HEADER_BYTES)
@@ -945,7 +946,9 @@ close_batch_now(struct node *n)
 	scl_enc_u8(&e, SCL_KVREQ_FLUSH);
 	if (e.err != SCL_OK)
 		return e.err;
-	return kv_call(n, &results);
+	if ((r = kv_call(n, &results)) == SCL_OK && n->more)
+		(void)tick(n); /* which takes outputs until none is left */
+	return r;
 }
 
 /*
