@@ -391,7 +391,9 @@ int bench_actors(struct cli_args *a);
 int bench_kv(struct cli_args *a);
 
 static const struct cli_opt kv_opts[] = {
-	{ "batch-delay-us", "US", "the workers' batch delay", "5000" },
+	{ "ack-clock-max", "N", "the workers' --ack-clock-max", "512" },
+	{ "batch", "N", "the workers' --batch (puts per record)", "2048" },
+	{ "batch-delay-us", "US", "the workers' batch delay", "10000" },
 	{ "clients", "N", "client threads (each pipelines 4 x 64 ops)", "2" },
 	{ "keep", NULL, "keep the deployment's directory (logs)", NULL },
 	{ "no-redis", NULL, "skip the Redis peer", NULL },
@@ -400,6 +402,8 @@ static const struct cli_opt kv_opts[] = {
 	{ "seconds", "S", "length of each run", "5" },
 	{ "visibility-load", "PCT", "load during the visibility probe, in % "
 				    "of the peak YCSB-A rate", "50" },
+	{ "workers", "N", "only the rounds with N workers (1 or 3; 0: both)",
+	    "0" },
 	{ NULL, NULL, NULL, NULL },
 };
 

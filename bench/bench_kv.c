@@ -115,7 +115,8 @@ struct env {
 	char server_list[256], name[128], platform_pub[128];
 	pid_t spid[3], rpid, bpid, wpid[WORKERS_MAX];
 	int n_workers;
-	char delay[24];		/* the workers' --batch-delay-us */
+	/* the workers' --batch-delay-us, --batch and --ack-clock-max */
+	char delay[24], batch[24], clock_max[24];
 };
 
 static void
@@ -203,7 +204,8 @@ workers_start(struct env *e, int n, bool plain)
 		    "--capsule", e->name, "--dir", home, "--broker", e->broker,
 		    "--platform-key", platform, "--servers", e->server_list,
 		    "--router", e->router, "--listen", e->worker[i],
-		    "--batch-delay-us", e->delay, "--no-catch-up",
+		    "--batch-delay-us", e->delay, "--batch", e->batch,
+		    "--ack-clock-max", e->clock_max, "--no-catch-up",
 		    plain ? "--plain" : NULL, NULL }, log);
 	}
 	for (int i = 0; i < n; i++) {
@@ -740,7 +742,7 @@ probe_main(void *arg)
 			    res.ok && res.value.len == (size_t)len &&
 			    memcmp(res.value.ptr, v, (size_t)len) == 0;
 			if (!seen)
-				usleep(50);
+				usleep(250);
 		}
 		if (seen)
 			p->lat[p->n++] = (bench_now() - t0) * 1000.0;
@@ -848,7 +850,8 @@ bench_kv(struct cli_args *a)
 {
 	struct env e;
 	struct cfg cf;
-	uint64_t secs, records, clients, load_pct, delay;
+	uint64_t secs, records, clients, load_pct, delay, batch, clock_max;
+	uint64_t only;
 	double p1[3] = { 0 }, p3[3] = { 0 }, plain1[3] = { 0 }, plain3[3] = { 0 };
 	double redis[3] = { 0 }, vis_p50 = 0, vis_p99 = 0, vis_load = 0;
 	const char *tmp = getenv("TMPDIR");
@@ -862,8 +865,13 @@ bench_kv(struct cli_args *a)
 		100, 10000000, &records) ||
 	    !cli_get_u64(a, "clients", 2, 1, 16, &clients) ||
 	    !cli_get_u64(a, "visibility-load", 50, 1, 100, &load_pct) ||
-	    !cli_get_u64(a, "batch-delay-us", 5000, 50, 1000000, &delay))
+	    !cli_get_u64(a, "batch-delay-us", 10000, 50, 1000000, &delay) ||
+	    !cli_get_u64(a, "batch", 2048, 1, 65536, &batch) ||
+	    !cli_get_u64(a, "ack-clock-max", 512, 0, UINT32_MAX, &clock_max) ||
+	    !cli_get_u64(a, "workers", 0, 0, 3, &only))
 		return CLI_USAGE;
+	if (only == 2)
+		return cli_fail(a, "--workers: 1 or 3 (or 0 for both)");
 	cf.seconds = (double)secs;
 	cf.records = records;
 	cf.clients = (unsigned)clients;
@@ -871,6 +879,9 @@ bench_kv(struct cli_args *a)
 	cf.per_req = 64;
 	cf.zetan = zeta(records, 0.99);
 	snprintf(e.delay, sizeof(e.delay), "%llu", (unsigned long long)delay);
+	snprintf(e.batch, sizeof(e.batch), "%llu", (unsigned long long)batch);
+	snprintf(e.clock_max, sizeof(e.clock_max), "%llu",
+	    (unsigned long long)clock_max);
 	snprintf(e.root, sizeof(e.root), "%s/scl-bench-kv-XXXXXX",
 	    tmp && *tmp ? tmp : "/var/tmp");
 	if (mkdtemp(e.root) == NULL)
@@ -882,16 +893,18 @@ bench_kv(struct cli_args *a)
 		    e.root);
 		goto done;
 	}
-	if (!scl_round(&e, &cf, 1, false, p1, false))
-		goto fail;
-	workers_stop(&e);
-	if (!scl_round(&e, &cf, 1, true, plain1, true))
-		goto fail;
-	workers_stop(&e);
-	if (!scl_round(&e, &cf, 3, false, p3, false))
+	if (only != 3) {
+		if (!scl_round(&e, &cf, 1, false, p1, false))
+			goto fail;
+		workers_stop(&e);
+		if (!scl_round(&e, &cf, 1, true, plain1, true))
+			goto fail;
+		workers_stop(&e);
+	}
+	if (only != 1 && !scl_round(&e, &cf, 3, false, p3, false))
 		goto fail;
 	/* put -> visible at a peer, at half the peak YCSB-A load */
-	{
+	if (only != 1) {
 		struct probe *pr = calloc(1, sizeof(*pr));
 		const char *eps[WORKERS_MAX] = { e.worker[0], e.worker[1],
 			e.worker[2] };
@@ -918,7 +931,7 @@ bench_kv(struct cli_args *a)
 		free(pr);
 	}
 	workers_stop(&e);
-	if (!scl_round(&e, &cf, 3, true, plain3, true))
+	if (only != 1 && !scl_round(&e, &cf, 3, true, plain3, true))
 		goto fail;
 	workers_stop(&e);
 	/* the peer */
@@ -952,12 +965,13 @@ bench_kv(struct cli_args *a)
 	       "\"scl_C_in_core_over_redis_C\":%.2f,"
 	       "\"visibility_p99_ms\":%.2f,"
 	       "\"psl_paper_ops_per_s\":{\"A\":89000,\"C\":95000},"
-	       "\"scl_A_3w_over_paper\":%.2f,\"scl_C_3w_over_paper\":%.2f}\n",
+	       "\"scl_A_3w_over_paper\":%.2f,\"scl_C_3w_over_paper\":%.2f,"
+	       "\"batch\":%s,\"batch_delay_us\":%s,\"ack_clock_max\":%s}\n",
 	    plain1[0] > 0 ? p1[0] / plain1[0] : 0,
 	    plain3[0] > 0 ? p3[0] / plain3[0] : 0,
 	    redis[2] > 0 ? p1[2] / redis[2] : 0,
 	    redis[2] > 0 ? in_core[2] / redis[2] : 0, vis_p99, p3[0] / 89000.0,
-	    p3[2] / 95000.0);
+	    p3[2] / 95000.0, e.batch, e.delay, e.clock_max);
 	rc = CLI_OK;
 	goto done;
 fail:

@@ -203,6 +203,11 @@ struct scl_worker_serve_options {
 	/* Seal the open batch as soon as every earlier one is durable,
 	 * not only at the batch delay (docs/BENCHMARKS.md). */
 	bool ack_clocked;
+	/* ...but only while fewer than this many client operations (reads
+	 * included) were served since a batch last closed (0: always): a
+	 * busy worker leaves batches to their size and delay, fewer and
+	 * cheaper per operation. */
+	uint64_t ack_clock_max;
 };
 
 /**

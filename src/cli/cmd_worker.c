@@ -30,13 +30,14 @@ serve_kv(struct cli_args *a, struct scl_worker *w, struct local *l)
 	struct scl_worker_kv_options ko;
 	struct scl_worker_serve_options so;
 	const char *servers[SCL_SERVERS_MAX];
-	uint64_t batch, delay;
+	uint64_t batch, delay, clock_max;
 	enum scl_err e;
 
 	memset(&ko, 0, sizeof(ko));
 	memset(&so, 0, sizeof(so));
-	if (!cli_get_u64(a, "batch", 1024, 1, 65536, &batch) ||
-	    !cli_get_u64(a, "batch-delay-us", 5000, 50, 10000000, &delay))
+	if (!cli_get_u64(a, "batch", 2048, 1, 65536, &batch) ||
+	    !cli_get_u64(a, "batch-delay-us", 10000, 50, 10000000, &delay) ||
+	    !cli_get_u64(a, "ack-clock-max", 512, 0, UINT32_MAX, &clock_max))
 		return CLI_USAGE;
 	ko.batch_max_puts = (size_t)batch;
 	ko.batch_delay_us = delay;
@@ -52,6 +53,7 @@ serve_kv(struct cli_args *a, struct scl_worker *w, struct local *l)
 	so.write_quorum = l->meta.write_quorum;
 	so.catch_up = !cli_has(a, "no-catch-up");
 	so.ack_clocked = !cli_has(a, "no-ack-clock");
+	so.ack_clock_max = clock_max;
 	if (l->client && !ko.plain) {
 		so.n_servers = scl_client_count(l->client);
 		for (size_t i = 0; i < so.n_servers && i < SCL_SERVERS_MAX; i++)
@@ -237,12 +239,15 @@ done:
 }
 
 static const struct cli_opt worker_opts[] = {
+	{ "ack-clock-max", "N", "KVS: the ack clock seals early only after "
+				"fewer client operations since the last "
+				"batch (0: always)", "512" },
 	{ "actors", "N", "crypto actor threads in the core", "2" },
 	{ "append", "FILE", "seal FILE's lines in the core and store them "
 			    "('-' for stdin)", NULL },
-	{ "batch", "N", "KVS: puts per sealed record, at most", "1024" },
+	{ "batch", "N", "KVS: puts per sealed record, at most", "2048" },
 	{ "batch-delay-us", "US", "KVS: seal a batch after this long at the "
-				  "latest", "5000" },
+				  "latest", "10000" },
 	{ "attest", "BACKEND", "sim or tsm (configfs-tsm)", "sim" },
 	{ "broker", "ENDPOINT", "the capsule owner's key broker", NULL },
 	{ "capsule", "NAME", "the capsule to write", NULL },

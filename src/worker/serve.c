@@ -57,6 +57,8 @@ struct node {
 	uint64_t through;		/* own ops so far */
 	uint64_t sealed;		/* own ops in batches sealed so far */
 	uint64_t clock_refused;		/* `through` when a clocked seal failed */
+	uint64_t served;		/* client operations, reads included */
+	uint64_t served_at_seal;	/* `served` when a batch last sealed */
 	uint64_t next_tick;		/* µs */
 	bool sealing, more;
 	struct held_reply *held;
@@ -432,8 +434,10 @@ dispatch(struct node *n, struct scl_slice body, struct scl_slice *results)
 			break;
 		if (kind == SCL_KV_OUT_BATCH || kind == SCL_KV_OUT_SYNC)
 			publish(n, msg);
-		if (kind == SCL_KV_OUT_BATCH && through > n->sealed)
+		if (kind == SCL_KV_OUT_BATCH && through > n->sealed) {
 			n->sealed = through;
+			n->served_at_seal = n->served;
+		}
 		if (kind == SCL_KV_OUT_BATCH && n->app) {
 			/* one frame: u64 through, then the message */
 			uint8_t hdr[8];
@@ -674,6 +678,7 @@ group_add(struct node *n, struct pending_req *p, const uint8_t *route,
 	scl_enc_bytes(&e, frame.ptr + d.pos, frame.len - d.pos);
 	if (p->durable)
 		scl_enc_u8(&e, SCL_KVREQ_FLUSH);
+	n->served += count;
 	(*groups)++;
 	return e.err == SCL_OK;
 }
@@ -955,16 +960,22 @@ close_batch_now(struct node *n)
  * Ack-clocked batches: when nothing is on its way to the servers (every
  * sealed batch is durable) but operations wait in the core's open batch,
  * the batch is sealed at once instead of at the end of the batch delay.
- * A lone put then waits for no timer, and under load batches close as
- * fast as the servers take them: slower servers make bigger batches,
- * which cost less CPU per operation.
+ * A lone put then waits for no timer.  Only while the worker is not busy,
+ * though: once it has served ack_clock_max operations (reads included)
+ * since the last batch closed, the batch size and delay close batches.
+ * A batch costs the same CPU however few puts it holds (a signature, an
+ * append per server, a verification per peer), and a busy worker's CPU
+ * is better spent on operations; counting reads matters because a
+ * read-mostly load has few puts per batch but no CPU to spare.
  */
 static void
 clock_batches(struct node *n)
 {
 	if (n->app == NULL || !n->opt.ack_clocked || n->sealing ||
 	    n->through <= n->sealed || n->durable < n->sealed ||
-	    n->through == n->clock_refused)
+	    n->through == n->clock_refused ||
+	    (n->opt.ack_clock_max &&
+		n->served - n->served_at_seal >= n->opt.ack_clock_max))
 		return;
 	if (close_batch_now(n) != SCL_OK) {
 		/* Not again until the core takes more operations (it would

@@ -20,6 +20,8 @@
 #     the capsule alone;
 #  6. SIGTERM right after 20 puts nobody waited for: the worker makes
 #     them durable before it exits, and a fifth worker finds them all;
+#     the ack clock seals a lone put long before a 10 s batch delay,
+#     and (--ack-clock-max) leaves a busy worker's batch to its delay;
 #  7. with every server killed, a worker still exits within 10 s of
 #     SIGTERM and says what the servers do not hold.
 #
@@ -314,6 +316,23 @@ for _ in $(seq 50); do
 done
 [ "${durable5:-0}" -ge 1 ] && ok ||
 	bad "an unwaited put was not sealed and stored within 5 s with a 10 s batch delay"
+# ...but only while the worker is not busy (--ack-clock-max operations
+# since the last batch): past it the batch waits for its delay, or for a
+# put that asks for durability.
+HOST6=w4 W6=$(addr w4 12)
+start_worker 6 "$R1" "$W6" --batch-delay-us 10000000 --ack-clock-max 1 \
+	--no-catch-up
+wait_log "$T/w6.log" "serving clients" || bad "worker 6: $(tail -n 3 "$T/w6.log")"
+on w4 "$SCL" kv put clock/2 unwaited --no-wait --worker "$W6" >/dev/null 2>&1
+sleep 1.5
+durable6=$(kv 6 status | sed -n 's/.*"durable":\([0-9]*\).*/\1/p')
+[ "${durable6:-x}" = 0 ] && ok ||
+	bad "with --ack-clock-max 1 a lone put was stored before its delay (durable: ${durable6:-no status})"
+kv 6 put clock/3 waited >/dev/null 2>&1 && ok || bad "a durable put on worker 6 failed"
+durable6=$(kv 6 status | sed -n 's/.*"durable":\([0-9]*\).*/\1/p')
+[ "${durable6:-0}" -ge 2 ] && ok ||
+	bad "a durable put did not take the unwaited one with it (durable: ${durable6:-no status})"
+stop_worker 6 "after the clock checks"
 
 # --- 7. a worker stops promptly when its servers are gone ----------------------
 for i in 1 2 3; do eval "kill -9 \$spid$i"; done
