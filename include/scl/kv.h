@@ -103,6 +103,16 @@ SCL_NODISCARD enum scl_err scl_kv_delete(struct scl_kv *kv,
 SCL_NODISCARD enum scl_err scl_kv_get(struct scl_kv *kv, struct scl_slice key,
     struct scl_slice *value, struct scl_kv_version *version);
 
+/**
+ * A hint that a get, put or delete of @key follows soon: starts loading
+ * what it will touch, its index slot (@stage 0) and, called again a few
+ * operations later, its entry (@stage 1).  Changes nothing; a caller
+ * running many operations issues it ahead of them so their cache misses
+ * overlap.
+ */
+void scl_kv_prefetch(const struct scl_kv *kv, struct scl_slice key,
+    int stage);
+
 /** Return false to stop. */
 typedef bool (*scl_kv_scan_fn)(void *ctx, struct scl_slice key,
     struct scl_slice value, const struct scl_kv_version *version);

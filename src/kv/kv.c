@@ -452,6 +452,12 @@ scl_kv_delete(struct scl_kv *kv, struct scl_slice key, uint64_t now_us)
 	    now_us);
 }
 
+void
+scl_kv_prefetch(const struct scl_kv *kv, struct scl_slice key, int stage)
+{
+	kv_map_prefetch(&kv->map, kv_map_hash(&kv->map, key), stage);
+}
+
 enum scl_err
 scl_kv_get(struct scl_kv *kv, struct scl_slice key, struct scl_slice *value,
     struct scl_kv_version *version)
@@ -580,29 +586,62 @@ ops_valid(struct scl_slice payload)
 	return !bad;
 }
 
-/* Applies a valid sequence of @writer's operations. */
+/* Operations decoded ahead of the one being applied: each one's index
+ * slot, then its node, is loading while the ones before it apply, so
+ * a batch's cache misses overlap (kv_map_prefetch). */
+#define APPLY_AHEAD 16
+
+struct pending_op {
+	struct scl_kv_op op;
+	uint64_t hash;
+};
+
+static void
+apply_one(struct scl_kv *kv, const struct pending_op *p,
+    struct scl_kv_version *ver)
+{
+	bool applied;
+
+	ver->lamport = p->op.lamport;
+	if (p->op.lamport > kv->lamport)
+		kv->lamport = p->op.lamport;
+	if (kv_map_apply_hashed(&kv->map, p->hash, p->op.key, p->op.value,
+		p->op.kind == SCL_KV_OP_DELETE, ver, &applied) != SCL_OK)
+		applied = false; /* memory: counted, not fatal */
+	if (applied)
+		kv->st.ops_applied++;
+	else
+		kv->st.ops_superseded++;
+}
+
+/* Applies a valid sequence of @writer's operations, in order. */
 static void
 apply_ops(struct scl_kv *kv, struct scl_slice payload, const uint8_t *writer)
 {
+	struct pending_op q[APPLY_AHEAD];
 	struct scl_kv_version ver;
-	struct scl_slice put;
-	bool bad, applied;
+	size_t r = 0, w = 0; /* q[r..w), modulo APPLY_AHEAD */
+	bool more = true, bad;
 
 	memcpy(ver.writer, writer, SCL_WRITER_BYTES);
-	while (scl_batch_next_put(&payload, &put, &bad)) {
-		struct scl_kv_op op;
-		if (scl_kv_op_decode(&op, put) != SCL_OK)
-			break;
-		ver.lamport = op.lamport;
-		if (op.lamport > kv->lamport)
-			kv->lamport = op.lamport;
-		if (kv_map_apply(&kv->map, op.key, op.value,
-			op.kind == SCL_KV_OP_DELETE, &ver, &applied) != SCL_OK)
-			applied = false; /* memory: counted, not fatal */
-		if (applied)
-			kv->st.ops_applied++;
-		else
-			kv->st.ops_superseded++;
+	while (more || r < w) {
+		struct pending_op *p = &q[w % APPLY_AHEAD];
+		struct scl_slice put;
+		if (!more || w - r == APPLY_AHEAD) {
+			apply_one(kv, &q[r++ % APPLY_AHEAD], &ver);
+			continue;
+		}
+		if (!scl_batch_next_put(&payload, &put, &bad) ||
+		    scl_kv_op_decode(&p->op, put) != SCL_OK) {
+			more = false;
+			continue;
+		}
+		p->hash = kv_map_hash(&kv->map, p->op.key);
+		kv_map_prefetch(&kv->map, p->hash, 0);
+		if (w - r >= APPLY_AHEAD / 2)
+			kv_map_prefetch(&kv->map,
+			    q[(w - APPLY_AHEAD / 2) % APPLY_AHEAD].hash, 1);
+		w++;
 	}
 }
 

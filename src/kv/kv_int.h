@@ -8,14 +8,21 @@
 
 #define KV_MAP_LEVELS 24
 
-/* One key's newest version: a value or a tombstone. */
+/*
+ * One key's newest version: a value or a tombstone.  The node is one
+ * allocation: the header, @height next pointers, the key, then room for
+ * @icap value bytes.  @val points there while the value fits (always,
+ * for values that keep their size), or to its own allocation of @vcap
+ * bytes once a bigger one came: a lookup then touches one block, not
+ * two.
+ */
 struct kv_node {
 	struct scl_kv_version ver;
 	bool tomb;
-	uint32_t klen, vlen, vcap;
-	uint8_t *val;
 	uint8_t height;
-	struct kv_node *next[];	/* height entries, then the key bytes */
+	uint32_t klen, vlen, vcap, icap;
+	uint8_t *val;
+	struct kv_node *next[];
 };
 
 static inline const uint8_t *
@@ -54,6 +61,19 @@ enum scl_err kv_map_apply(struct kv_map *m, struct scl_slice key,
 /* The node holding @key, or NULL. */
 const struct kv_node *kv_map_find(const struct kv_map *m,
     struct scl_slice key);
+
+/*
+ * For runs of operations: @key's hash in the map's index, the same
+ * lookups given it, and a hint that starts loading what a lookup of it
+ * will touch (stage 0: its index slot; stage 1, a few operations later:
+ * the node the slot holds).  Hints change nothing; they let a batch's
+ * cache misses overlap instead of following one another.
+ */
+uint64_t kv_map_hash(const struct kv_map *m, struct scl_slice key);
+void kv_map_prefetch(const struct kv_map *m, uint64_t hash, int stage);
+enum scl_err kv_map_apply_hashed(struct kv_map *m, uint64_t hash,
+    struct scl_slice key, struct scl_slice value, bool tomb,
+    const struct scl_kv_version *ver, bool *applied);
 /* The first node whose key is >= @key (empty: the first), or NULL. */
 const struct kv_node *kv_map_seek(const struct kv_map *m,
     struct scl_slice key);

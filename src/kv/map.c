@@ -40,19 +40,48 @@ kv_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 	return (alen > blen) - (alen < blen);
 }
 
-static struct kv_node *
-node_new(uint8_t height, struct scl_slice key)
-{
-	struct kv_node *n = calloc(1, sizeof(*n) +
-	    height * sizeof(struct kv_node *) + key.len);
+/* Values are stored with their node, in room rounded up to this. */
+#define INLINE_ROUND 16
 
+static uint8_t *
+node_inline(struct kv_node *n)
+{
+	return (uint8_t *)&n->next[n->height] + n->klen;
+}
+
+static struct kv_node *
+node_new(uint8_t height, struct scl_slice key, size_t value_len)
+{
+	size_t icap = (value_len + INLINE_ROUND - 1) / INLINE_ROUND *
+	    INLINE_ROUND;
+	struct kv_node *n;
+
+	if (icap > UINT32_MAX - INLINE_ROUND)
+		icap = 0; /* a value this big gets its own allocation */
+	n = calloc(1, sizeof(*n) + height * sizeof(struct kv_node *) +
+	    key.len + icap);
 	if (n == NULL)
 		return NULL;
 	n->height = height;
 	n->klen = (uint32_t)key.len;
+	n->icap = (uint32_t)icap;
 	if (key.len)
 		memcpy((uint8_t *)&n->next[height], key.ptr, key.len);
+	n->val = node_inline(n);
+	n->vcap = n->icap;
 	return n;
+}
+
+/* Frees @n, wiping its value wherever it is. */
+static void
+node_free(struct kv_node *n)
+{
+	if (n->val != node_inline(n)) {
+		scl_wipe(n->val, n->vcap);
+		free(n->val);
+	}
+	scl_wipe(node_inline(n), n->icap);
+	free(n);
 }
 
 enum scl_err
@@ -64,24 +93,48 @@ kv_map_init(struct kv_map *m, uint64_t seed)
 	scl_random(m->hash_key, sizeof(m->hash_key));
 	m->n_slots = 1024;
 	if ((m->slots = calloc(m->n_slots, sizeof(*m->slots))) == NULL ||
-	    (m->head = node_new(KV_MAP_LEVELS, scl_slice_of(NULL, 0))) == NULL) {
+	    (m->head = node_new(KV_MAP_LEVELS, scl_slice_of(NULL, 0), 0)) ==
+		NULL) {
 		free(m->slots);
 		return scl_err_set(SCL_ENOMEM, "cannot allocate the map");
 	}
 	return SCL_OK;
 }
 
-/* The slot of @key: its node, or the empty slot where it would go. */
+uint64_t
+kv_map_hash(const struct kv_map *m, struct scl_slice key)
+{
+	return scl_shorthash(m->hash_key, key.ptr, key.len);
+}
+
+/* The slot of @key (whose hash is @hash): its node, or the empty slot
+ * where it would go. */
 static struct kv_node **
-slot_of(const struct kv_map *m, struct scl_slice key)
+slot_of(const struct kv_map *m, uint64_t hash, struct scl_slice key)
 {
 	size_t mask = m->n_slots - 1;
-	size_t i = (size_t)scl_shorthash(m->hash_key, key.ptr, key.len) & mask;
+	size_t i = (size_t)hash & mask;
 
 	while (m->slots[i] && kv_key_cmp(kv_node_key(m->slots[i]),
 				  m->slots[i]->klen, key.ptr, key.len) != 0)
 		i = (i + 1) & mask;
 	return &m->slots[i];
+}
+
+void
+kv_map_prefetch(const struct kv_map *m, uint64_t hash, int stage)
+{
+	struct kv_node *const *slot = &m->slots[(size_t)hash &
+	    (m->n_slots - 1)];
+
+	if (stage == 0) {
+		__builtin_prefetch(slot);
+	} else if (*slot) {
+		/* the header and key, and the value's first line after it */
+		__builtin_prefetch(*slot);
+		__builtin_prefetch((const char *)*slot + 64);
+		__builtin_prefetch((const char *)*slot + 128);
+	}
 }
 
 /* Doubles the table (nodes never leave it: deletes are tombstones). */
@@ -98,8 +151,10 @@ grow_slots(struct kv_map *m)
 	m->n_slots = n_old * 2;
 	for (size_t i = 0; i < n_old; i++)
 		if (old[i])
-			*slot_of(m, scl_slice_of(kv_node_key(old[i]),
-			    old[i]->klen)) = old[i];
+			*slot_of(m, kv_map_hash(m, scl_slice_of(
+			    kv_node_key(old[i]), old[i]->klen)),
+			    scl_slice_of(kv_node_key(old[i]), old[i]->klen)) =
+			    old[i];
 	free(old);
 	return SCL_OK;
 }
@@ -111,11 +166,7 @@ kv_map_dispose(struct kv_map *m)
 
 	while (n) {
 		next = n->next[0];
-		if (n->val) {
-			scl_wipe(n->val, n->vcap);
-			free(n->val);
-		}
-		free(n);
+		node_free(n);
 		n = next;
 	}
 	free(m->slots);
@@ -161,7 +212,7 @@ find_ge(const struct kv_map *m, struct scl_slice key,
 const struct kv_node *
 kv_map_find(const struct kv_map *m, struct scl_slice key)
 {
-	return *slot_of(m, key);
+	return *slot_of(m, kv_map_hash(m, key), key);
 }
 
 const struct kv_node *
@@ -181,12 +232,15 @@ set_value(struct kv_map *m, struct kv_node *n, struct scl_slice value,
 		if (v == NULL)
 			return scl_err_set(SCL_ENOMEM, "cannot store a value of "
 			    "%zu bytes", value.len);
-		if (n->val) {
+		if (n->val != node_inline(n)) {
+			m->bytes -= n->vcap;
 			scl_wipe(n->val, n->vcap);
 			free(n->val);
+		} else {
+			scl_wipe(n->val, n->icap);
 		}
 		n->val = v;
-		m->bytes += value.len - n->vcap;
+		m->bytes += value.len;
 		n->vcap = (uint32_t)value.len;
 	}
 	if (value.len)
@@ -206,12 +260,21 @@ enum scl_err
 kv_map_apply(struct kv_map *m, struct scl_slice key, struct scl_slice value,
     bool tomb, const struct scl_kv_version *ver, bool *applied)
 {
+	return kv_map_apply_hashed(m, kv_map_hash(m, key), key, value, tomb,
+	    ver, applied);
+}
+
+enum scl_err
+kv_map_apply_hashed(struct kv_map *m, uint64_t hash, struct scl_slice key,
+    struct scl_slice value, bool tomb, const struct scl_kv_version *ver,
+    bool *applied)
+{
 	struct kv_node *prev[KV_MAP_LEVELS], *n, **slot;
 	enum scl_err e;
 	uint8_t h;
 
 	*applied = false;
-	if ((n = *slot_of(m, key)) != NULL) {
+	if ((n = *slot_of(m, hash, key)) != NULL) {
 		if (scl_kv_version_cmp(ver, &n->ver) <= 0)
 			return SCL_OK; /* older or the same: superseded */
 		if ((e = set_value(m, n, value, tomb)) != SCL_OK)
@@ -224,11 +287,12 @@ kv_map_apply(struct kv_map *m, struct scl_slice key, struct scl_slice value,
 		return e;
 	(void)find_ge(m, key, prev);
 	h = random_height(m);
-	if ((n = node_new(h, key)) == NULL)
+	if ((n = node_new(h, key, tomb ? 0 : value.len)) == NULL)
 		return scl_err_set(SCL_ENOMEM, "cannot store a key");
-	n->tomb = false;
+	m->bytes += n->icap;
 	if ((e = set_value(m, n, value, tomb)) != SCL_OK) {
-		free(n);
+		m->bytes -= n->icap;
+		node_free(n);
 		return e;
 	}
 	n->ver = *ver;
@@ -240,7 +304,7 @@ kv_map_apply(struct kv_map *m, struct scl_slice key, struct scl_slice value,
 		n->next[lvl] = prev[lvl]->next[lvl];
 		prev[lvl]->next[lvl] = n;
 	}
-	slot = slot_of(m, key);
+	slot = slot_of(m, hash, key);
 	*slot = n;
 	m->keys++;
 	m->bytes += key.len;

@@ -158,6 +158,50 @@ kv_reply(struct scl_worker_core *c, struct scl_buf *body,
  * u16 groups, each u32 n and n requests.  Results: per group, a blob32
  * of its results in order.
  */
+/* Requests are decoded this far ahead of the one that runs, so that
+ * each key's index slot and entry are loading meanwhile (scl_kv_prefetch):
+ * with 100k keys and ten processes on two CPUs, nearly every lookup
+ * missed the cache, one after the other. */
+#define RUN_AHEAD 16
+
+static bool
+has_key(const struct scl_kvreq *r)
+{
+	return r->op == SCL_KVREQ_GET || r->op == SCL_KVREQ_PUT ||
+	    r->op == SCL_KVREQ_DELETE;
+}
+
+/* Runs @n requests from @d, in order, until one does not decode or the
+ * results fail. */
+static void
+run_group(struct scl_worker_core *c, struct scl_dec *d, uint32_t n,
+    uint64_t now, struct scl_enc *e)
+{
+	struct scl_kvreq q[RUN_AHEAD];
+	uint32_t r = 0, w = 0; /* q[r..w), modulo RUN_AHEAD */
+	bool more = true;
+
+	while ((more || r < w) && e->err == SCL_OK) {
+		struct scl_kvreq *p = &q[w % RUN_AHEAD];
+		if (!more || w - r == RUN_AHEAD) {
+			run_op(c, &q[r++ % RUN_AHEAD], now, e);
+			continue;
+		}
+		if (w == n || !scl_dec_ok(d) || scl_kvreq_decode(d, p) !=
+		    SCL_OK) {
+			more = false;
+			continue;
+		}
+		if (has_key(p))
+			scl_kv_prefetch(c->kv, p->key, 0);
+		if (w - r >= RUN_AHEAD / 2 &&
+		    has_key(&q[(w - RUN_AHEAD / 2) % RUN_AHEAD]))
+			scl_kv_prefetch(c->kv,
+			    q[(w - RUN_AHEAD / 2) % RUN_AHEAD].key, 1);
+		w++;
+	}
+}
+
 enum scl_err
 scl_worker__kv_ops(struct scl_worker_core *c, struct scl_slice in,
     struct scl_buf *body)
@@ -181,13 +225,7 @@ scl_worker__kv_ops(struct scl_worker_core *c, struct scl_slice in,
 		uint32_t n = scl_dec_u32(&d, "request count");
 		size_t at = results.len;
 		scl_enc_u32(&e, 0); /* the group's length, patched below */
-		for (uint32_t i = 0; i < n && scl_dec_ok(&d) &&
-		     e.err == SCL_OK; i++) {
-			struct scl_kvreq req;
-			if (scl_kvreq_decode(&d, &req) != SCL_OK)
-				break;
-			run_op(c, &req, now, &e);
-		}
+		run_group(c, &d, n, now, &e);
 		if (e.err == SCL_OK)
 			scl_le32_store(results.ptr + at,
 			    (uint32_t)(results.len - at - 4));
