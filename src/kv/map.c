@@ -149,12 +149,13 @@ grow_slots(struct kv_map *m)
 		return scl_err_set(SCL_ENOMEM, "cannot grow the map's index");
 	}
 	m->n_slots = n_old * 2;
-	for (size_t i = 0; i < n_old; i++)
-		if (old[i])
-			*slot_of(m, kv_map_hash(m, scl_slice_of(
-			    kv_node_key(old[i]), old[i]->klen)),
-			    scl_slice_of(kv_node_key(old[i]), old[i]->klen)) =
-			    old[i];
+	for (size_t i = 0; i < n_old; i++) {
+		struct scl_slice key;
+		if (old[i] == NULL)
+			continue;
+		key = scl_slice_of(kv_node_key(old[i]), old[i]->klen);
+		*slot_of(m, kv_map_hash(m, key), key) = old[i];
+	}
 	free(old);
 	return SCL_OK;
 }

@@ -152,12 +152,6 @@ kv_reply(struct scl_worker_core *c, struct scl_buf *body,
 	return SCL_OK;
 }
 
-/*
- * Requests come in groups (one per client request, so that the host can
- * hand many clients' requests over in one ring round trip): u64 now,
- * u16 groups, each u32 n and n requests.  Results: per group, a blob32
- * of its results in order.
- */
 /* Requests are decoded this far ahead of the one that runs, so that
  * each key's index slot and entry are loading meanwhile (scl_kv_prefetch):
  * with 100k keys and ten processes on two CPUs, nearly every lookup
@@ -202,6 +196,12 @@ run_group(struct scl_worker_core *c, struct scl_dec *d, uint32_t n,
 	}
 }
 
+/*
+ * Requests come in groups (one per client request, so that the host can
+ * hand many clients' requests over in one ring round trip): u64 now,
+ * u16 groups, each u32 n and n requests.  Results: per group, a blob32
+ * of its results in order.
+ */
 enum scl_err
 scl_worker__kv_ops(struct scl_worker_core *c, struct scl_slice in,
     struct scl_buf *body)
