@@ -903,12 +903,16 @@ static void
 node_close(struct node *n)
 {
 	atomic_store(&n->closing, true);
+	/* The stop signal wakes a thread blocked on its socket.  Never wait
+	 * to send it: a thread that saw `closing` may have closed its end
+	 * already, and a PAIR socket without a peer blocks a send forever
+	 * (a worker stopping while fetching from dead servers hung so). */
 	if (n->app_started) {
-		(void)zmq_send(n->app, "", 0, 0);
+		(void)zmq_send(n->app, "", 0, ZMQ_DONTWAIT);
 		pthread_join(n->app_th, NULL);
 	}
 	if (n->fetch_started) {
-		(void)zmq_send(n->fetch, "", 0, 0);
+		(void)zmq_send(n->fetch, "", 0, ZMQ_DONTWAIT);
 		pthread_join(n->fetch_th, NULL);
 	}
 	while (n->held) {
