@@ -66,10 +66,23 @@ struct node {
 	uint64_t published, fetched_in, appended;
 	bool caught_up;
 	atomic_bool closing;		/* the threads stop what they do */
+	atomic_bool thread_failed;	/* a thread could not start: why */
+	char thread_why[256];		/* written before thread_failed */
 	struct pending_req *pending;	/* GROUPS_MAX, for read_clients */
 	/* handed to the threads (read-only after start) */
 	struct scl_client_options copt;
 };
+
+/* Called by a thread that cannot start: the host stops, saying why,
+ * instead of feeding a socket nobody reads. */
+static void
+thread_failed(struct node *n, const char *who)
+{
+	snprintf(n->thread_why, sizeof(n->thread_why), "the %s could not "
+	    "start: %s", who, scl_err_last()[0] ? scl_err_last()
+						: zmq_strerror(zmq_errno()));
+	atomic_store(&n->thread_failed, true);
+}
 
 /* --- the appender thread --------------------------------------------------- */
 
@@ -100,8 +113,10 @@ appender_main(void *arg)
 
 	if (s == NULL || zmq_connect(s, "inproc://appender") != 0 ||
 	    scl_client_new(&c, n->opt.servers, n->opt.n_servers, &n->copt) !=
-		SCL_OK)
+		SCL_OK) {
+		thread_failed(n, "appender");
 		goto done;
+	}
 	while (!stop) {
 		zmq_msg_t m;
 		bool waiting = false;
@@ -349,8 +364,10 @@ fetcher_main(void *arg)
 
 	if (s == NULL || w == NULL || zmq_connect(s, "inproc://fetcher") != 0 ||
 	    scl_client_new(&c, n->opt.servers, n->opt.n_servers, &n->copt) !=
-		SCL_OK)
+		SCL_OK) {
+		thread_failed(n, "fetcher");
 		goto done;
+	}
 	if (n->opt.catch_up)
 		catch_up(n, c, s);
 	while (!atomic_load(&n->closing) && take_requests(s, w, &nw)) {
@@ -409,6 +426,18 @@ subscribe(struct node *n)
 	n->next_sub_ms = scl_clock_mono_ms() + SCL_ROUTER_RENEW_MS;
 }
 
+/* Hands a sealed batch to the appender, waiting while its queue is
+ * full (back-pressure), but not for an appender that is gone. */
+static void
+to_appender(struct node *n, struct scl_slice frame)
+{
+	while (zmq_send(n->app, frame.ptr, frame.len, ZMQ_DONTWAIT) < 0 &&
+	    zmq_errno() == EAGAIN && !atomic_load(&n->thread_failed)) {
+		zmq_pollitem_t it = { n->app, 0, ZMQ_POLLOUT, 0 };
+		(void)zmq_poll(&it, 1, 100);
+	}
+}
+
 /* Sends the outputs of a KV reply where they go; *@results gets the
  * requests' results. */
 static enum scl_err
@@ -446,8 +475,7 @@ dispatch(struct node *n, struct scl_slice body, struct scl_slice *results)
 			if (scl_buf_append(&n->frame, hdr, 8) == SCL_OK &&
 			    scl_buf_append(&n->frame, msg.ptr, msg.len) ==
 				SCL_OK)
-				(void)zmq_send(n->app, n->frame.ptr,
-				    n->frame.len, 0);
+				to_appender(n, scl_buf_slice(&n->frame));
 		} else if (kind == SCL_KV_OUT_BATCH) {
 			n->durable = through; /* plain: nothing to store */
 		}
@@ -1084,6 +1112,10 @@ scl_worker_serve(struct scl_worker *w, const struct scl_worker_serve_options *op
 		if (ready < 0 && zmq_errno() != EINTR) {
 			e = scl_err_set(SCL_EIO, "zmq_poll: %s",
 			    zmq_strerror(zmq_errno()));
+			break;
+		}
+		if (atomic_load(&n->thread_failed)) {
+			e = scl_err_set(SCL_EIO, "%s", n->thread_why);
 			break;
 		}
 		if (ready == 0 && timeout == 0 && wait_us > 0)
