@@ -398,6 +398,8 @@ static const struct cli_opt kv_opts[] = {
 	{ "keep", NULL, "keep the deployment's directory (logs)", NULL },
 	{ "no-redis", NULL, "skip the Redis peer", NULL },
 	{ "quick", NULL, "1 s per run, 10000 records (for tests)", NULL },
+	{ "ratio-pairs", "N", "paranoid/plain YCSB-A round pairs per worker "
+			      "count; the ratios are their medians", "1" },
 	{ "records", "N", "keys loaded before the runs", "100000" },
 	{ "seconds", "S", "length of each run", "5" },
 	{ "visibility-load", "PCT", "load during the visibility probe, in % "

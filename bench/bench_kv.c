@@ -34,6 +34,7 @@
 
 #define VALUE_BYTES 100
 #define WORKERS_MAX 3
+#define RATIO_PAIRS_MAX 9
 
 /* --- keys: YCSB's scrambled zipfian ------------------------------------------ */
 
@@ -794,7 +795,7 @@ scl_round(struct env *e, const struct cfg *cf, int n, bool plain,
 	}
 	for (int i = 0; i < n; i++)
 		eps[i] = e->worker[i];
-	for (size_t w = 0; !plain && n == 1 && w < 3; w++) {
+	for (size_t w = 0; !plain && n == 1 && !only_a && w < 3; w++) {
 		double local;
 		fprintf(stderr, "bench kv: YCSB-%c in the core, %.0f s\n",
 		    workloads[w].name, cf->seconds);
@@ -813,6 +814,55 @@ scl_round(struct env *e, const struct cfg *cf, int n, bool plain,
 		    out[w], cf);
 	}
 	return true;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/*
+ * The paranoid/plain YCSB-A ratio with @n workers, from @repeat pairs of
+ * rounds: the one already run (@p over @plain) and repeat - 1 more, each
+ * a paranoid round then a plain one.  This machine drifts as much between
+ * two rounds a minute apart as most changes move the ratio, so one pair
+ * decides little.  Fills @ratios; returns their median (0 on failure).
+ */
+static double
+ratio_pairs(struct env *e, const struct cfg *cf, int n, double p,
+    double plain, unsigned repeat, double *ratios)
+{
+	double sorted[RATIO_PAIRS_MAX];
+
+	ratios[0] = plain > 0 ? p / plain : 0;
+	for (unsigned i = 1; i < repeat; i++) {
+		double pp[3] = { 0 }, pl[3] = { 0 };
+		fprintf(stderr, "bench kv: ratio pair %u of %u, %d worker%s\n",
+		    i + 1, repeat, n, n > 1 ? "s" : "");
+		if (!scl_round(e, cf, n, false, pp, true))
+			return 0;
+		workers_stop(e);
+		if (!scl_round(e, cf, n, true, pl, true))
+			return 0;
+		workers_stop(e);
+		ratios[i] = pl[0] > 0 ? pp[0] / pl[0] : 0;
+	}
+	memcpy(sorted, ratios, repeat * sizeof(*ratios));
+	qsort(sorted, repeat, sizeof(*sorted), cmp_double);
+	return repeat % 2 ? sorted[repeat / 2]
+			  : (sorted[repeat / 2 - 1] + sorted[repeat / 2]) / 2;
+}
+
+/* Appends @n ratios to a JSON line as `"key":[a,b,...]`. */
+static void
+print_ratios(const char *key, const double *r, unsigned n)
+{
+	printf(",\"%s\":[", key);
+	for (unsigned i = 0; i < n; i++)
+		printf("%s%.3f", i ? "," : "", r[i]);
+	printf("]");
 }
 
 static pid_t
@@ -851,7 +901,9 @@ bench_kv(struct cli_args *a)
 	struct env e;
 	struct cfg cf;
 	uint64_t secs, records, clients, load_pct, delay, batch, clock_max;
-	uint64_t only;
+	uint64_t only, repeat;
+	double ratio1 = 0, ratio3 = 0;
+	double ratios1[RATIO_PAIRS_MAX] = { 0 }, ratios3[RATIO_PAIRS_MAX] = { 0 };
 	double p1[3] = { 0 }, p3[3] = { 0 }, plain1[3] = { 0 }, plain3[3] = { 0 };
 	double redis[3] = { 0 }, vis_p50 = 0, vis_p99 = 0, vis_load = 0;
 	const char *tmp = getenv("TMPDIR");
@@ -868,7 +920,8 @@ bench_kv(struct cli_args *a)
 	    !cli_get_u64(a, "batch-delay-us", 10000, 50, 1000000, &delay) ||
 	    !cli_get_u64(a, "batch", 2048, 1, 65536, &batch) ||
 	    !cli_get_u64(a, "ack-clock-max", 512, 0, UINT32_MAX, &clock_max) ||
-	    !cli_get_u64(a, "workers", 0, 0, 3, &only))
+	    !cli_get_u64(a, "workers", 0, 0, 3, &only) ||
+	    !cli_get_u64(a, "ratio-pairs", 1, 1, RATIO_PAIRS_MAX, &repeat))
 		return CLI_USAGE;
 	if (only == 2)
 		return cli_fail(a, "--workers: 1 or 3 (or 0 for both)");
@@ -934,6 +987,12 @@ bench_kv(struct cli_args *a)
 	if (only != 1 && !scl_round(&e, &cf, 3, true, plain3, true))
 		goto fail;
 	workers_stop(&e);
+	if (only != 3 && (ratio1 = ratio_pairs(&e, &cf, 1, p1[0], plain1[0],
+			      (unsigned)repeat, ratios1)) == 0)
+		goto fail;
+	if (only != 1 && (ratio3 = ratio_pairs(&e, &cf, 3, p3[0], plain3[0],
+			      (unsigned)repeat, ratios3)) == 0)
+		goto fail;
 	/* the peer */
 	if (cli_has(a, "no-redis")) {
 		printf("{\"bench\":\"kv\",\"system\":\"redis\",\"skipped\":"
@@ -966,12 +1025,17 @@ bench_kv(struct cli_args *a)
 	       "\"visibility_p99_ms\":%.2f,"
 	       "\"psl_paper_ops_per_s\":{\"A\":89000,\"C\":95000},"
 	       "\"scl_A_3w_over_paper\":%.2f,\"scl_C_3w_over_paper\":%.2f,"
-	       "\"batch\":%s,\"batch_delay_us\":%s,\"ack_clock_max\":%s}\n",
-	    plain1[0] > 0 ? p1[0] / plain1[0] : 0,
-	    plain3[0] > 0 ? p3[0] / plain3[0] : 0,
+	       "\"batch\":%s,\"batch_delay_us\":%s,\"ack_clock_max\":%s",
+	    ratio1, ratio3,
 	    redis[2] > 0 ? p1[2] / redis[2] : 0,
 	    redis[2] > 0 ? in_core[2] / redis[2] : 0, vis_p99, p3[0] / 89000.0,
 	    p3[2] / 95000.0, e.batch, e.delay, e.clock_max);
+	/* with --ratio-pairs, the ratios above are medians of these */
+	print_ratios("paranoid_over_plain_A_1w_pairs", ratios1,
+	    only != 3 ? (unsigned)repeat : 0);
+	print_ratios("paranoid_over_plain_A_3w_pairs", ratios3,
+	    only != 1 ? (unsigned)repeat : 0);
+	printf("}\n");
 	rc = CLI_OK;
 	goto done;
 fail:
