@@ -100,7 +100,7 @@ bench:
 	build/release/scl bench server
 	build/release/scl bench boundary
 	build/release/scl bench actors
-	build/release/scl bench kv
+	build/release/scl bench kv --ratio-pairs 3
 
 clean:
 	rm -rf build
