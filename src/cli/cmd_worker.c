@@ -239,16 +239,17 @@ done:
 }
 
 static const struct cli_opt worker_opts[] = {
-	{ "ack-clock-max", "N", "KVS: the ack clock seals early only after "
-				"fewer client operations since the last "
-				"batch (0: always)", "512" },
+	{ "ack-clock-max", "N", "KVS: the ack clock seals early only while "
+				"the worker served fewer client operations "
+				"(reads too) since the last batch (0: always)",
+	    "512" },
 	{ "actors", "N", "crypto actor threads in the core", "2" },
 	{ "append", "FILE", "seal FILE's lines in the core and store them "
 			    "('-' for stdin)", NULL },
+	{ "attest", "BACKEND", "sim or tsm (configfs-tsm)", "sim" },
 	{ "batch", "N", "KVS: puts per sealed record, at most", "2048" },
 	{ "batch-delay-us", "US", "KVS: seal a batch after this long at the "
 				  "latest", "10000" },
-	{ "attest", "BACKEND", "sim or tsm (configfs-tsm)", "sim" },
 	{ "broker", "ENDPOINT", "the capsule owner's key broker", NULL },
 	{ "capsule", "NAME", "the capsule to write", NULL },
 	{ "listen", "ENDPOINT", "KVS: serve clients here (scl kv)", NULL },
