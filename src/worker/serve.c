@@ -694,6 +694,7 @@ group_add(struct node *n, struct pending_req *p, const uint8_t *route,
 		return false;
 	}
 	if (p->kind == SCL_KVCLIENT_LOCAL) {
+		n->served += count; /* a lambda's operations keep it busy too */
 		client_local(n, route, rlen, p->id, count,
 		    scl_slice_of(frame.ptr + d.pos, frame.len - d.pos));
 		return false;
