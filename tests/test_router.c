@@ -288,6 +288,60 @@ test_router_bounded_queue(void **state)
 	rt_stop(&t);
 }
 
+/* Big messages to a subscriber that never reads: the router holds at
+ * most its byte bound for it, whatever the message count bound says. */
+static void
+test_router_queue_bytes_bounded(void **state)
+{
+	struct rt t;
+	struct scl_router_options opt;
+	void *ctx = zmq_ctx_new();
+	void *a, *sleeper;
+	uint8_t n[32];
+	struct scl_router_stats st;
+	char *payload = malloc(1 << 20);
+	int hwm = 1;
+
+	(void)state;
+	assert_non_null(payload);
+	memset(n, 5, 32);
+	memset(payload, 'p', (1 << 20) - 1);
+	payload[(1 << 20) - 1] = '\0';
+	memset(&opt, 0, sizeof(opt));
+	opt.listen = "tcp://127.0.0.1:*";
+	opt.queue_max = 100000; /* no bound by count here */
+	opt.queue_max_bytes = 20u << 20;
+	assert_scl_ok(scl_router_new(&t.r, &opt));
+	assert_int_equal(pthread_create(&t.th, NULL, rt_main, &t), 0);
+	a = client(ctx, scl_router_endpoint(t.r));
+	sleeper = zmq_socket(ctx, ZMQ_DEALER);
+	zmq_setsockopt(sleeper, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	assert_int_equal(zmq_connect(sleeper, scl_router_endpoint(t.r)), 0);
+	send_msg(sleeper, SCL_ROUTER_SUB, n, NULL);
+	usleep(100000);
+	for (int i = 0; i < 400; i++)
+		send_msg(a, SCL_ROUTER_PUB, n, payload);
+	for (int i = 0; i < 50; i++) { /* until the router took them all */
+		scl_router_stats(t.r, &st);
+		if (st.received == 401)
+			break;
+		usleep(100000);
+	}
+	assert_int_equal(st.received, 401);
+	assert_true(st.queued_bytes <= opt.queue_max_bytes);
+	assert_true(st.queue_dropped > 0);
+	printf("400 x 1 MiB to a subscriber that never reads: %zu bytes "
+	       "queued in the router, %llu dropped, %llu handed to its "
+	       "socket\n", st.queued_bytes,
+	    (unsigned long long)st.queue_dropped,
+	    (unsigned long long)st.delivered);
+	zmq_close(a);
+	zmq_close(sleeper);
+	zmq_ctx_term(ctx);
+	rt_stop(&t);
+	free(payload);
+}
+
 int
 main(void)
 {
@@ -296,6 +350,7 @@ main(void)
 		cmocka_unit_test(test_router_chains),
 		cmocka_unit_test(test_router_chaos),
 		cmocka_unit_test(test_router_bounded_queue),
+		cmocka_unit_test(test_router_queue_bytes_bounded),
 	};
 	if (scl_init() != SCL_OK)
 		return 1;

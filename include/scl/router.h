@@ -73,6 +73,7 @@ struct scl_router_options {
 	const char *upstream;		/* parent router, or NULL */
 	struct scl_router_chaos chaos;
 	size_t queue_max;		/* messages per subscriber; 0: 4096 */
+	size_t queue_max_bytes;		/* bytes per subscriber; 0: 64 MiB */
 	struct scl_logger log;
 };
 
@@ -81,6 +82,7 @@ struct scl_router_stats {
 	uint64_t chaos_lost, chaos_duplicated, chaos_reordered;
 	uint64_t queue_dropped, malformed;
 	size_t subscribers, subscriptions;
+	size_t queued_bytes;		/* now, in all subscribers' queues */
 };
 
 struct scl_router;

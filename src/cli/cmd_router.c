@@ -24,7 +24,7 @@ router_run(struct cli_args *a)
 {
 	struct scl_router_options opt;
 	struct sigaction sa;
-	uint64_t queue;
+	uint64_t queue, queue_mib;
 	enum scl_err e;
 
 	memset(&opt, 0, sizeof(opt));
@@ -33,9 +33,11 @@ router_run(struct cli_args *a)
 	if (opt.listen == NULL)
 		return cli_misuse(a, "--listen ENDPOINT is required");
 	if (!cli_get_u64(a, "queue", 4096, 16, 1u << 24, &queue) ||
+	    !cli_get_u64(a, "queue-mib", 64, 17, 1u << 20, &queue_mib) ||
 	    !cli_log_level(a, &opt.log.max))
 		return CLI_USAGE;
 	opt.queue_max = (size_t)queue;
+	opt.queue_max_bytes = (size_t)queue_mib << 20;
 	opt.log.fn = scl_log_to_file;
 	if (cli_get(a, "chaos") &&
 	    scl_router_chaos_parse(&opt.chaos, cli_get(a, "chaos")) != SCL_OK)
@@ -91,6 +93,8 @@ static const struct cli_opt run_opts[] = {
 	{ "log-level", "LEVEL", "error, warn, info or debug", "info" },
 	{ "queue", "N", "messages queued per subscriber before the oldest "
 			"are dropped", "4096" },
+	{ "queue-mib", "MIB", "bytes queued per subscriber before the oldest "
+			      "are dropped, in MiB (at least 17)", "64" },
 	{ "ready-file", "FILE", "write the bound endpoint here once ready",
 	    NULL },
 	{ "upstream", "ENDPOINT", "a parent router to chain to", "none" },

@@ -33,6 +33,12 @@
 
 #define ROUTE_MAX 256
 #define CLIENTS_MAX 1024
+/* A subscriber's queue holds at least one message of the largest size. */
+#define QUEUE_BYTES_MIN (SCL_ROUTER_PAYLOAD_MAX + 4096)
+/* Messages ZeroMQ itself may hold per subscriber beyond the router's
+ * queue: few, because batches are up to 256 KiB and a count is no byte
+ * bound; the router's own queue (drop-oldest, counted) holds the rest. */
+#define SOCKET_HWM 256
 #define SUBS_MAX 8192
 #define UPSTREAM ((size_t)-1)	/* pseudo client: the parent router */
 
@@ -47,7 +53,7 @@ struct client {
 	uint8_t route[ROUTE_MAX];
 	size_t route_len;
 	struct qmsg *head, *tail;	/* ready to send */
-	size_t queued;
+	size_t queued, queued_bytes;
 	uint64_t last_seen_ms;
 };
 
@@ -259,6 +265,23 @@ count(struct scl_router *r, uint64_t *field, uint64_t n)
 	pthread_mutex_unlock(&r->stats_lock);
 }
 
+/* Queued bytes: per client for the bound, in all for the stats. */
+static void
+queued_bytes_add(struct scl_router *r, struct client *c, size_t len,
+    bool add)
+{
+	if (add)
+		c->queued_bytes += len;
+	else
+		c->queued_bytes -= len;
+	pthread_mutex_lock(&r->stats_lock);
+	if (add)
+		r->st.queued_bytes += len;
+	else
+		r->st.queued_bytes -= len;
+	pthread_mutex_unlock(&r->stats_lock);
+}
+
 static void
 enqueue(struct scl_router *r, struct client *c, struct qmsg *q)
 {
@@ -267,13 +290,17 @@ enqueue(struct scl_router *r, struct client *c, struct qmsg *q)
 	else
 		c->head = q;
 	c->tail = q;
-	if (++c->queued > r->opt.queue_max) {
+	c->queued++;
+	queued_bytes_add(r, c, q->len, true);
+	/* Over either bound the oldest go; the newest always stays (a
+	 * message is at most SCL_MSG_MAX, below the smallest byte bound). */
+	while (c->head != q && (c->queued > r->opt.queue_max ||
+				   c->queued_bytes > r->opt.queue_max_bytes)) {
 		struct qmsg *old = c->head;
 		c->head = old->next;
-		if (c->head == NULL)
-			c->tail = NULL;
-		free(old);
 		c->queued--;
+		queued_bytes_add(r, c, old->len, false);
+		free(old);
 		count(r, &r->st.queue_dropped, 1);
 	}
 }
@@ -384,6 +411,7 @@ drain_queues(struct scl_router *r)
 				c->queued = 0;
 				while ((q = c->head) != NULL) {
 					c->head = q->next;
+					queued_bytes_add(r, c, q->len, false);
 					free(q);
 				}
 				c->tail = NULL;
@@ -396,6 +424,7 @@ drain_queues(struct scl_router *r)
 			if (c->head == NULL)
 				c->tail = NULL;
 			c->queued--;
+			queued_bytes_add(r, c, q->len, false);
 			free(q);
 			count(r, &r->st.delivered, 1);
 		}
@@ -519,7 +548,7 @@ status_reply(struct scl_router *r, size_t ci)
 	    "\"from_upstream\":%llu,\"chaos_lost\":%llu,"
 	    "\"chaos_duplicated\":%llu,\"chaos_reordered\":%llu,"
 	    "\"queue_dropped\":%llu,\"malformed\":%llu,\"subscribers\":%zu,"
-	    "\"subscriptions\":%zu}",
+	    "\"subscriptions\":%zu,\"queued_bytes\":%zu}",
 	    (unsigned long long)s.received, (unsigned long long)s.delivered,
 	    (unsigned long long)s.forwarded_up,
 	    (unsigned long long)s.from_upstream,
@@ -527,7 +556,8 @@ status_reply(struct scl_router *r, size_t ci)
 	    (unsigned long long)s.chaos_duplicated,
 	    (unsigned long long)s.chaos_reordered,
 	    (unsigned long long)s.queue_dropped,
-	    (unsigned long long)s.malformed, s.subscribers, s.subscriptions);
+	    (unsigned long long)s.malformed, s.subscribers, s.subscriptions,
+	    s.queued_bytes);
 	m.payload = scl_slice_of(json, (size_t)n);
 	if (scl_router_msg_encode(&r->frame, &m) == SCL_OK &&
 	    (q = qmsg_new(scl_buf_slice(&r->frame), 0)) != NULL)
@@ -573,7 +603,7 @@ enum scl_err
 scl_router_new(struct scl_router **out, const struct scl_router_options *opt)
 {
 	struct scl_router *r;
-	int one = 1, zero = 0, hwm = 10000;
+	int one = 1, zero = 0, hwm = SOCKET_HWM, rcvhwm = 1024;
 	int64_t maxmsg = (int64_t)SCL_ROUTER_PAYLOAD_MAX + 64;
 	size_t n;
 
@@ -584,6 +614,9 @@ scl_router_new(struct scl_router **out, const struct scl_router_options *opt)
 	r->wake_fd = -1;
 	if (!r->opt.queue_max)
 		r->opt.queue_max = 4096;
+	if (r->opt.queue_max_bytes < QUEUE_BYTES_MIN)
+		r->opt.queue_max_bytes = r->opt.queue_max_bytes
+		    ? QUEUE_BYTES_MIN : (size_t)64 << 20;
 	snprintf(r->listen, sizeof(r->listen), "%s", opt->listen);
 	r->opt.listen = r->listen;
 	if (opt->upstream) {
@@ -611,7 +644,7 @@ scl_router_new(struct scl_router **out, const struct scl_router_options *opt)
 	zmq_setsockopt(r->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
 	zmq_setsockopt(r->sock, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(r->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-	zmq_setsockopt(r->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(r->sock, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm));
 	if (zmq_bind(r->sock, r->listen) != 0) {
 		enum scl_err e = scl_err_set(SCL_EIO, "cannot listen on %s: %s",
 		    r->listen, zmq_strerror(zmq_errno()));
