@@ -31,6 +31,13 @@ rt_main(void *arg)
 }
 
 static void
+rt_start_opt(struct rt *t, const struct scl_router_options *opt)
+{
+	assert_scl_ok(scl_router_new(&t->r, opt));
+	assert_int_equal(pthread_create(&t->th, NULL, rt_main, t), 0);
+}
+
+static void
 rt_start(struct rt *t, const char *upstream, const char *chaos, size_t queue)
 {
 	struct scl_router_options opt;
@@ -41,8 +48,7 @@ rt_start(struct rt *t, const char *upstream, const char *chaos, size_t queue)
 	opt.queue_max = queue;
 	if (chaos)
 		assert_scl_ok(scl_router_chaos_parse(&opt.chaos, chaos));
-	assert_scl_ok(scl_router_new(&t->r, &opt));
-	assert_int_equal(pthread_create(&t->th, NULL, rt_main, t), 0);
+	rt_start_opt(t, &opt);
 }
 
 static void
@@ -248,6 +254,22 @@ test_router_chaos(void **state)
 	}
 }
 
+/* A subscriber to @name that will never read (its own queue holds
+ * @rcvhwm messages), subscribed by the time this returns. */
+static void *
+sleeping_subscriber(void *ctx, const struct rt *t, const uint8_t *name,
+    int rcvhwm)
+{
+	void *s = zmq_socket(ctx, ZMQ_DEALER);
+
+	assert_non_null(s);
+	zmq_setsockopt(s, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm));
+	assert_int_equal(zmq_connect(s, scl_router_endpoint(t->r)), 0);
+	send_msg(s, SCL_ROUTER_SUB, name, NULL);
+	usleep(100000);
+	return s;
+}
+
 /* A subscriber that never reads costs at most its queue bound. */
 static void
 test_router_bounded_queue(void **state)
@@ -266,11 +288,7 @@ test_router_bounded_queue(void **state)
 	payload[sizeof(payload) - 1] = '\0';
 	rt_start(&t, NULL, NULL, 32);
 	a = client(ctx, scl_router_endpoint(t.r));
-	sleeper = zmq_socket(ctx, ZMQ_DEALER);
-	zmq_setsockopt(sleeper, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-	assert_int_equal(zmq_connect(sleeper, scl_router_endpoint(t.r)), 0);
-	send_msg(sleeper, SCL_ROUTER_SUB, n, NULL);
-	usleep(100000);
+	sleeper = sleeping_subscriber(ctx, &t, n, hwm);
 	for (int i = 0; i < 30000; i++)
 		send_msg(a, SCL_ROUTER_PUB, n, payload);
 	usleep(300000);
@@ -311,14 +329,9 @@ test_router_queue_bytes_bounded(void **state)
 	opt.listen = "tcp://127.0.0.1:*";
 	opt.queue_max = 100000; /* no bound by count here */
 	opt.queue_max_bytes = 20u << 20;
-	assert_scl_ok(scl_router_new(&t.r, &opt));
-	assert_int_equal(pthread_create(&t.th, NULL, rt_main, &t), 0);
+	rt_start_opt(&t, &opt);
 	a = client(ctx, scl_router_endpoint(t.r));
-	sleeper = zmq_socket(ctx, ZMQ_DEALER);
-	zmq_setsockopt(sleeper, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-	assert_int_equal(zmq_connect(sleeper, scl_router_endpoint(t.r)), 0);
-	send_msg(sleeper, SCL_ROUTER_SUB, n, NULL);
-	usleep(100000);
+	sleeper = sleeping_subscriber(ctx, &t, n, hwm);
 	for (int i = 0; i < 400; i++)
 		send_msg(a, SCL_ROUTER_PUB, n, payload);
 	for (int i = 0; i < 50; i++) { /* until the router took them all */
