@@ -26,7 +26,7 @@ FUZZ_TARGETS := meta cert record heartbeat keyring proof verify proto attest cor
 TSAN_TESTS := test_ring test_actors test_store
 
 .PHONY: all deps release asan tsan fuzz-build test unit race fuzz-smoke fuzz \
-	demo bench clean help
+	demo bench profile clean help
 
 all: release
 
@@ -35,6 +35,7 @@ help:
 	@echo "make test   install deps, build with ASan+UBSan, run every test"
 	@echo "make bench  run the benchmarks (JSON lines)"
 	@echo "make fuzz   run every fuzzer for FUZZ_SECONDS ($(FUZZ_SECONDS)) each"
+	@echo "make profile  a release build perf can walk (frame pointers)"
 
 deps:
 	@missing=""; for p in $(DEPS) $(EXTRA_DEPS); do \
@@ -49,6 +50,16 @@ deps:
 release: deps
 	cmake $(GEN) -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build build/release -j $(JOBS)
+
+# Release code with frame pointers, for `perf record --call-graph fp`:
+# the release build's call graphs stop at the first frame.
+profile: deps
+	cmake $(GEN) -S . -B build/profile -DCMAKE_BUILD_TYPE=Release \
+		-DCMAKE_C_FLAGS="-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer" \
+		>/dev/null
+	cmake --build build/profile -j $(JOBS)
+	@echo "profile: run build/profile/scl (e.g. bench kv --workers 3) and, meanwhile,"
+	@echo "  perf record -a --call-graph fp -o perf.data -- sleep 5"
 
 asan: deps
 	cmake $(GEN) -S . -B build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
