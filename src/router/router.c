@@ -292,8 +292,8 @@ enqueue(struct scl_router *r, struct client *c, struct qmsg *q)
 	c->tail = q;
 	c->queued++;
 	queued_bytes_add(r, c, q->len, true);
-	/* Over either bound the oldest go; the newest always stays (a
-	 * message is at most SCL_MSG_MAX, below the smallest byte bound). */
+	/* Over either bound the oldest go; the newest always stays (the
+	 * smallest byte bound, QUEUE_BYTES_MIN, fits the largest message). */
 	while (c->head != q && (c->queued > r->opt.queue_max ||
 				   c->queued_bytes > r->opt.queue_max_bytes)) {
 		struct qmsg *old = c->head;
