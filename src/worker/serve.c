@@ -283,25 +283,54 @@ fetch_range(struct node *n, struct scl_client *c, size_t i,
 	return next;
 }
 
-/* Everything every writer stored, for a worker starting late. */
+/*
+ * Everything every writer stored, for a worker starting late: the
+ * writers a read quorum (N - W + 1 servers) knows, each up to the newest
+ * head a read quorum reports, so that "caught up" includes every write a
+ * write quorum acknowledged before it began, even if one server lags or
+ * was rolled back.  With fewer servers answering it takes what those
+ * hold, and says so.
+ */
 static void
 catch_up(struct node *n, struct scl_client *c, void *s)
 {
 	uint8_t (*writers)[SCL_WRITER_BYTES] = calloc(1024, SCL_WRITER_BYTES);
+	unsigned rq = n->opt.write_quorum >= 1 &&
+		n->opt.write_quorum <= n->opt.n_servers
+	    ? (unsigned)(n->opt.n_servers - n->opt.write_quorum + 1) : 1;
+	bool partial = false;
 	size_t nw = 0;
 
-	if (writers && scl_client_writers(c, n->name, 1, writers, 1024, &nw) ==
-	    SCL_OK) {
-		for (size_t k = 0; k < nw && !atomic_load(&n->closing); k++) {
-			struct scl_client_heads h;
-			if (scl_client_heads(c, n->name, writers[k], 1, &h) !=
-				SCL_OK ||
-			    h.best == 0)
+	if (writers == NULL)
+		goto done;
+	if (scl_client_writers(c, n->name, rq, writers, 1024, &nw) != SCL_OK) {
+		partial = true;
+		if (scl_client_writers(c, n->name, 1, writers, 1024, &nw) !=
+		    SCL_OK)
+			goto done;
+	}
+	for (size_t k = 0; k < nw && !atomic_load(&n->closing); k++) {
+		struct scl_client_heads h;
+		/* Once a read quorum was out of reach, one answer will do:
+		 * the wait for the missing servers is paid once, not per
+		 * writer. */
+		if (scl_client_heads(c, n->name, writers[k], partial ? 1 : rq,
+			&h) != SCL_OK) {
+			if (partial || scl_client_heads(c, n->name, writers[k],
+					   1, &h) != SCL_OK)
 				continue;
+			partial = true;
+		}
+		if (h.best > 0)
 			(void)fetch_range(n, c, h.best_server, writers[k], 1,
 			    h.best, s);
-		}
 	}
+done:
+	if (partial)
+		scl_log(&n->w->opt.log, SCL_LOG_WARN, "worker",
+		    "catching up from fewer servers than a read quorum (%u of "
+		    "%zu): writes only the others hold arrive later, through "
+		    "the peers' syncs", rq, n->opt.n_servers);
 	scl_err_clear();
 	free(writers);
 	(void)zmq_send(s, "", 0, 0); /* caught up */

@@ -22,8 +22,10 @@
 #     them durable before it exits, and a fifth worker finds them all;
 #     the ack clock seals a lone put long before a 10 s batch delay,
 #     and (--ack-clock-max) leaves a busy worker's batch to its delay;
-#  7. with every server killed, a worker still exits within 10 s of
-#     SIGTERM and says what the servers do not hold.
+#  7. with two servers killed, a new worker catches up from the third
+#     and says it had no read quorum; with every server killed, a worker
+#     still exits within 10 s of SIGTERM and says what the servers do
+#     not hold.
 #
 # Where namespaces cannot be made, the same scenario runs on loopback
 # (the partition is then a SIGSTOP of worker 3), and says so.
@@ -334,8 +336,20 @@ durable6=$(kv 6 status | sed -n 's/.*"durable":\([0-9]*\).*/\1/p')
 	bad "a durable put did not take the unwaited one with it (durable: ${durable6:-no status})"
 stop_worker 6 "after the clock checks"
 
-# --- 7. a worker stops promptly when its servers are gone ----------------------
-for i in 1 2 3; do eval "kill -9 \$spid$i"; done
+# --- 7. with most servers gone: catch-up says so; stopping is prompt ------------
+# A worker starting with one server of three catches up from it after
+# waiting once for a read quorum, and warns that writes only the others
+# hold arrive later.
+kill -9 "$spid2" "$spid3"
+HOST7=w4 W7=$(addr w4 13)
+start_worker 7 "$R1" "$W7"
+wait_log "$T/w7.log" "caught up" || bad "worker 7 did not catch up from one server: $(tail -n 3 "$T/w7.log")"
+grep -q "catching up from fewer servers than a read quorum (2 of 3)" "$T/w7.log" && ok ||
+	bad "worker 7 did not say it caught up without a read quorum: $(tail -n 3 "$T/w7.log")"
+n7=$(kv 7 scan --prefix last/ 2>/dev/null | grep -c "before-stop")
+[ "$n7" = 20 ] && ok || bad "worker 7 found $n7 of the 20 last puts on the one server left"
+stop_worker 7 "after catching up from one server"
+kill -9 "$spid1"
 kv 5 put orphan/1 never-durable --no-wait >/dev/null 2>&1 || bad "a put without servers failed"
 sleep 1	# appends and fetches to servers that will not answer are pending
 stop_worker 5 "with its servers gone"
