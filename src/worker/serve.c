@@ -681,10 +681,11 @@ struct pending_req {
 #define GROUPS_MAX 256
 #define GROUP_BYTES_MAX ((size_t)8 << 20)
 
-/* Starts a group call: KV_OPS, now, and the group count (u16 at byte 9,
- * patched); GROUP_HEADER_BYTES long unless memory ran out. */
+/* A group call's header: u8 KV_OPS, u64 now, u16 group count. */
 #define GROUP_HEADER_BYTES 11
-/* Starts a group call: KV_OPS, now, and the group count (patched). */
+#define GROUP_COUNT_AT 9
+
+/* Starts a group call, its group count 0 until group_count(). */
 static void
 group_begin(struct node *n)
 {
@@ -695,6 +696,17 @@ group_begin(struct node *n)
 	scl_enc_u8(&e, SCL_CORE_KV_OPS);
 	scl_enc_u64(&e, scl_clock_wall_us());
 	scl_enc_u16(&e, 0);
+}
+
+/* Sets the group count of the call group_begin() started; false if
+ * group_begin() ran out of memory and there is no header to patch. */
+static bool
+group_count(struct node *n, uint16_t groups)
+{
+	if (n->req.len < GROUP_HEADER_BYTES)
+		return false;
+	scl_le16_store(n->req.ptr + GROUP_COUNT_AT, groups);
+	return true;
 }
 
 /* Adds one client request frame to the group; false if it is not one
@@ -749,11 +761,10 @@ group_run(struct node *n, struct pending_req *p, uint16_t groups)
 	struct scl_dec d;
 	enum scl_err r;
 
-	if (n->req.len < GROUP_HEADER_BYTES) { /* group_begin ran out */
+	if (!group_count(n, groups)) {
 		r = scl_err_set(SCL_ENOMEM, "cannot build the core call");
 		results = scl_slice_of(NULL, 0);
 	} else {
-		scl_le16_store(n->req.ptr + 9, groups);
 		r = kv_call(n, &results);
 	}
 	scl_dec_init(&d, results, "group results");
@@ -1005,9 +1016,8 @@ close_batch_now(struct node *n)
 	enum scl_err r;
 
 	group_begin(n);
-	if (n->req.len != GROUP_HEADER_BYTES)
+	if (!group_count(n, 1))
 		return scl_err_set(SCL_ENOMEM, "cannot build a flush");
-	scl_le16_store(n->req.ptr + 9, 1);
 	scl_enc_init(&e, &n->req);
 	scl_enc_u32(&e, 1);
 	scl_enc_u8(&e, SCL_KVREQ_FLUSH);
