@@ -212,7 +212,8 @@ bench_actors(struct cli_args *a)
 	struct scl_actors *pool = NULL, *one = NULL;
 	struct chain *cs = calloc(WRITERS_MAX + 1, sizeof(*cs));
 	struct scl_batcher *batchers[WRITERS_MAX] = { NULL };
-	struct scl_batcher_options bopt = { 1024, (size_t)256 << 10 };
+	struct scl_batcher_options bopt = { .max_puts = 1024,
+	    .max_bytes = (size_t)256 << 10 };
 	uint8_t put[PUT_BYTES];
 	uint64_t single_puts = cli_has(a, "quick") ? 2000 : 20000;
 	uint64_t batched_puts = single_puts * 50, vputs = 0;

@@ -2,6 +2,7 @@
  * test_actors.c - the actor pool's ordering guarantees and the batcher
  * that turns puts into verified records (also run under TSan).
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,8 @@ struct sink {
 	uint64_t batches;
 	uint64_t next_seqno;
 	unsigned errors;
+	pthread_t caller;
+	uint64_t on_caller;	/* batches delivered on the caller's thread */
 };
 
 static void
@@ -102,19 +105,25 @@ collect(void *arg, const struct scl_capsule_batch *b)
 		k->errors++;
 	k->next_seqno = b->first_seqno + b->n;
 	k->batches++;
+	if (pthread_equal(pthread_self(), k->caller))
+		k->on_caller++;
 	mem_src_add_batch(&k->src, b);
 }
 
 /* 20k puts of varying sizes become records: delivered in chain order,
  * at most one signature per 256 puts, and the chain verifies and opens
- * to exactly the puts, in order. */
+ * to exactly the puts, in order.  With @inline_max, batches up to that
+ * size are sealed on this thread when none is in flight: every 7th put
+ * flushes a small batch, and one sealed inline is delivered before the
+ * flush returns (@inline_max SIZE_MAX: every batch). */
 static void
-test_actors_batcher_puts_to_records(void **state)
+batcher_round(size_t inline_max)
 {
 	enum { PUTS = 20000 };
 	struct scl_actors *a;
 	struct scl_batcher *b;
-	struct scl_batcher_options opt = { 256, 0 };
+	struct scl_batcher_options opt = { .max_puts = 256,
+		.inline_max_bytes = inline_max };
 	struct sink k;
 	struct tcap t;
 	struct scl_capsule_source src;
@@ -122,13 +131,13 @@ test_actors_batcher_puts_to_records(void **state)
 	struct scl_capsule_opener *o;
 	struct scl_buf plain;
 	char put[300];
-	uint64_t seen = 0;
+	uint64_t seen = 0, flushes = 0;
 
-	(void)state;
 	tcap_init(&t, SCL_AEAD_AES256GCM, 60);
 	memset(&k, 0, sizeof(k));
 	mem_src_init(&k.src);
 	k.next_seqno = 1;
+	k.caller = pthread_self();
 	assert_scl_ok(scl_actors_new(&a, 2));
 	assert_scl_ok(scl_batcher_new(&b, a, t.w, &opt, collect, &k));
 	for (unsigned i = 0; i < PUTS; i++) {
@@ -138,12 +147,24 @@ test_actors_batcher_puts_to_records(void **state)
 		    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefgh"
 		    "ijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz");
 		assert_scl_ok(scl_batcher_put(b, scl_slice_of(put, (size_t)n)));
+		if (inline_max && i % 7 == 6) {
+			assert_scl_ok(scl_batcher_flush(b));
+			flushes++;
+			if (inline_max == SIZE_MAX)
+				assert_int_equal(k.batches, flushes);
+		}
 	}
 	assert_scl_ok(scl_batcher_finish(b));
 	assert_int_equal(k.errors, 0);
 	print_message("%d puts in %llu records (one signature each)\n", PUTS,
 	    (unsigned long long)k.batches);
-	assert_true(k.batches <= PUTS / 256 + 1);
+	assert_true(k.batches <= (inline_max ? flushes + 1 : PUTS / 256 + 1));
+	if (inline_max == 0)
+		assert_int_equal(k.on_caller, 0);
+	else if (inline_max == SIZE_MAX)
+		assert_int_equal(k.on_caller, k.batches);
+	else /* both ways, interleaved */
+		assert_true(k.on_caller > 0 && k.on_caller < k.batches);
 	src = mem_src_source(&k.src);
 	memset(&st, 0, sizeof(st));
 	assert_scl_ok(scl_capsule_opener_new(&o, t.meta.aead, &t.keys));
@@ -182,12 +203,32 @@ test_actors_batcher_puts_to_records(void **state)
 	tcap_dispose(&t);
 }
 
+static void
+test_actors_batcher_puts_to_records(void **state)
+{
+	(void)state;
+	batcher_round(0);
+}
+
+/* Small batches sealed inline interleave with ones on the actors
+ * (1 KiB: a batch of 7 short puts fits, one of 7 long ones does not, nor
+ * any while another is in flight) and keep chain order; with every batch
+ * inline, each is delivered by its flush. */
+static void
+test_actors_batcher_inline_seal(void **state)
+{
+	(void)state;
+	batcher_round((size_t)1 << 10);
+	batcher_round(SIZE_MAX);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_actors_order_and_serial),
 		cmocka_unit_test(test_actors_batcher_puts_to_records),
+		cmocka_unit_test(test_actors_batcher_inline_seal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,6 +75,11 @@ typedef void (*scl_batcher_out_fn)(void *arg,
 struct scl_batcher_options {
 	size_t max_puts;	/* per record; 0: 256 */
 	size_t max_bytes;	/* per record; 0: 64 KiB */
+	/* A flushed batch of at most this many bytes, with none in flight,
+	 * is sealed and delivered on the caller's thread before flush
+	 * returns (0: never).  Small batches gain nothing from the actors'
+	 * parallelism and pay two thread hand-offs in latency. */
+	size_t inline_max_bytes;
 };
 
 struct scl_batcher;

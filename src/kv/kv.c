@@ -111,9 +111,16 @@ new_output(enum scl_kv_output_kind kind)
 	return q;
 }
 
+/* Batches up to this size are sealed on the core's thread when no other
+ * is being sealed (scl_batcher_options): below saturation that is most
+ * of them, and their sealed record is in the very reply that closed
+ * them, with no actor hand-off and no host polling for it. */
+#define KV_INLINE_SEAL_BYTES ((size_t)64 << 10)
+
 /* --- sealing (actor threads) ---------------------------------------------- */
 
-/* A sealed batch from the batcher, in chain order, on an actor thread. */
+/* A sealed batch from the batcher, in chain order, on an actor thread
+ * (or on the core's, for a batch sealed inline). */
 static void
 on_sealed(void *arg, const struct scl_capsule_batch *b)
 {
@@ -230,6 +237,7 @@ scl_kv_new(struct scl_kv **out, const struct scl_kv_options *opt)
 	 * the batcher's own limits stay out of the way. */
 	bo.max_puts = SIZE_MAX;
 	bo.max_bytes = SCL_PAYLOAD_MAX;
+	bo.inline_max_bytes = KV_INLINE_SEAL_BYTES;
 	if ((e = scl_capsule_writer_new(&kv->writer, kv->name, kv->meta.aead,
 		 &kv->sign, kv->keys->epochs[kv->keys->n_epochs - 1].epoch,
 		 kv->keys->epochs[kv->keys->n_epochs - 1].key,
