@@ -391,9 +391,8 @@ int bench_actors(struct cli_args *a);
 int bench_kv(struct cli_args *a);
 
 static const struct cli_opt kv_opts[] = {
-	{ "ack-clock-max", "N", "the workers' --ack-clock-max", "512" },
 	{ "batch", "N", "the workers' --batch (puts per record)", "2048" },
-	{ "batch-delay-us", "US", "the workers' batch delay", "10000" },
+	{ "batch-delay-us", "US", "the workers' --batch-delay-us", "10000" },
 	{ "clients", "N", "client threads (each pipelines 4 x 64 ops)", "2" },
 	{ "keep", NULL, "keep the deployment's directory (logs)", NULL },
 	{ "no-redis", NULL, "skip the Redis peer", NULL },
@@ -401,7 +400,9 @@ static const struct cli_opt kv_opts[] = {
 	{ "ratio-pairs", "N", "paranoid/plain YCSB-A round pairs per worker "
 			      "count; the ratios are their medians", "1" },
 	{ "records", "N", "keys loaded before the runs", "100000" },
+	{ "seal-clock-max", "N", "the workers' --seal-clock-max", "0" },
 	{ "seconds", "S", "length of each run", "5" },
+	{ "store-delay-us", "US", "the workers' --store-delay-us", "10000" },
 	{ "visibility-load", "PCT", "load during the visibility probe, in % "
 				    "of the peak YCSB-A rate", "50" },
 	{ "workers", "N", "only the rounds with N workers (1 or 3; 0: both)",

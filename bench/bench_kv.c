@@ -116,8 +116,9 @@ struct env {
 	char server_list[256], name[128], platform_pub[128];
 	pid_t spid[3], rpid, bpid, wpid[WORKERS_MAX];
 	int n_workers;
-	/* the workers' --batch-delay-us, --batch and --ack-clock-max */
-	char delay[24], batch[24], clock_max[24];
+	/* the workers' --batch-delay-us, --batch, --seal-clock-max and
+	 * --store-delay-us */
+	char delay[24], batch[24], clock_max[24], store_delay[24];
 };
 
 static void
@@ -206,7 +207,8 @@ workers_start(struct env *e, int n, bool plain)
 		    "--platform-key", platform, "--servers", e->server_list,
 		    "--router", e->router, "--listen", e->worker[i],
 		    "--batch-delay-us", e->delay, "--batch", e->batch,
-		    "--ack-clock-max", e->clock_max, "--no-catch-up",
+		    "--seal-clock-max", e->clock_max,
+		    "--store-delay-us", e->store_delay, "--no-catch-up",
 		    plain ? "--plain" : NULL, NULL }, log);
 	}
 	for (int i = 0; i < n; i++) {
@@ -900,7 +902,7 @@ bench_kv(struct cli_args *a)
 {
 	struct env e;
 	struct cfg cf;
-	uint64_t secs, records, clients, load_pct, delay, batch, clock_max;
+	uint64_t secs, records, clients, load_pct, delay, batch, clock_max, store_delay;
 	uint64_t only, repeat;
 	double ratio1 = 0, ratio3 = 0;
 	double ratios1[RATIO_PAIRS_MAX] = { 0 }, ratios3[RATIO_PAIRS_MAX] = { 0 };
@@ -919,7 +921,8 @@ bench_kv(struct cli_args *a)
 	    !cli_get_u64(a, "visibility-load", 50, 1, 100, &load_pct) ||
 	    !cli_get_u64(a, "batch-delay-us", 10000, 50, 1000000, &delay) ||
 	    !cli_get_u64(a, "batch", 2048, 1, 65536, &batch) ||
-	    !cli_get_u64(a, "ack-clock-max", 512, 0, UINT32_MAX, &clock_max) ||
+	    !cli_get_u64(a, "seal-clock-max", 0, 0, UINT32_MAX, &clock_max) ||
+	    !cli_get_u64(a, "store-delay-us", 10000, 0, 1000000, &store_delay) ||
 	    !cli_get_u64(a, "workers", 0, 0, 3, &only) ||
 	    !cli_get_u64(a, "ratio-pairs", 1, 1, RATIO_PAIRS_MAX, &repeat))
 		return CLI_USAGE;
@@ -935,6 +938,8 @@ bench_kv(struct cli_args *a)
 	snprintf(e.batch, sizeof(e.batch), "%llu", (unsigned long long)batch);
 	snprintf(e.clock_max, sizeof(e.clock_max), "%llu",
 	    (unsigned long long)clock_max);
+	snprintf(e.store_delay, sizeof(e.store_delay), "%llu",
+	    (unsigned long long)store_delay);
 	snprintf(e.root, sizeof(e.root), "%s/scl-bench-kv-XXXXXX",
 	    tmp && *tmp ? tmp : "/var/tmp");
 	if (mkdtemp(e.root) == NULL)
@@ -1025,11 +1030,12 @@ bench_kv(struct cli_args *a)
 	       "\"visibility_p99_ms\":%.2f,"
 	       "\"psl_paper_ops_per_s\":{\"A\":89000,\"C\":95000},"
 	       "\"scl_A_3w_over_paper\":%.2f,\"scl_C_3w_over_paper\":%.2f,"
-	       "\"batch\":%s,\"batch_delay_us\":%s,\"ack_clock_max\":%s",
+	       "\"batch\":%s,\"batch_delay_us\":%s,\"seal_clock_max\":%s,"
+	       "\"store_delay_us\":%s",
 	    ratio1, ratio3,
 	    redis[2] > 0 ? p1[2] / redis[2] : 0,
 	    redis[2] > 0 ? in_core[2] / redis[2] : 0, vis_p99, p3[0] / 89000.0,
-	    p3[2] / 95000.0, e.batch, e.delay, e.clock_max);
+	    p3[2] / 95000.0, e.batch, e.delay, e.clock_max, e.store_delay);
 	/* with --ratio-pairs, the ratios above are medians of these */
 	print_ratios("paranoid_over_plain_A_1w_pairs", ratios1,
 	    only != 3 ? (unsigned)repeat : 0);

@@ -30,14 +30,15 @@ serve_kv(struct cli_args *a, struct scl_worker *w, struct local *l)
 	struct scl_worker_kv_options ko;
 	struct scl_worker_serve_options so;
 	const char *servers[SCL_SERVERS_MAX];
-	uint64_t batch, delay, clock_max;
+	uint64_t batch, delay, clock_max, store_delay;
 	enum scl_err e;
 
 	memset(&ko, 0, sizeof(ko));
 	memset(&so, 0, sizeof(so));
 	if (!cli_get_u64(a, "batch", 2048, 1, 65536, &batch) ||
 	    !cli_get_u64(a, "batch-delay-us", 10000, 50, 10000000, &delay) ||
-	    !cli_get_u64(a, "ack-clock-max", 512, 0, UINT32_MAX, &clock_max))
+	    !cli_get_u64(a, "seal-clock-max", 0, 0, UINT32_MAX, &clock_max) ||
+	    !cli_get_u64(a, "store-delay-us", 10000, 0, 10000000, &store_delay))
 		return CLI_USAGE;
 	ko.batch_max_puts = (size_t)batch;
 	ko.batch_delay_us = delay;
@@ -52,8 +53,8 @@ serve_kv(struct cli_args *a, struct scl_worker *w, struct local *l)
 	so.meta = scl_buf_slice(&l->meta_bytes);
 	so.write_quorum = l->meta.write_quorum;
 	so.catch_up = !cli_has(a, "no-catch-up");
-	so.ack_clocked = !cli_has(a, "no-ack-clock");
-	so.ack_clock_max = clock_max;
+	so.seal_clock_max = clock_max;
+	so.store_delay_us = store_delay;
 	if (l->client && !ko.plain) {
 		so.n_servers = scl_client_count(l->client);
 		for (size_t i = 0; i < so.n_servers && i < SCL_SERVERS_MAX; i++)
@@ -62,8 +63,9 @@ serve_kv(struct cli_args *a, struct scl_worker *w, struct local *l)
 	}
 	serving = w;
 	printf("worker: KVS open in the core (batches of up to %llu puts or "
-	       "%llu us)\n", (unsigned long long)batch,
-	    (unsigned long long)delay);
+	       "%llu us; stored after %llu us at most)\n",
+	    (unsigned long long)batch, (unsigned long long)delay,
+	    (unsigned long long)store_delay);
 	e = scl_worker_serve(w, &so);
 	serving = NULL;
 	return e == SCL_OK ? CLI_OK : cli_fail_err(a, e);
@@ -239,23 +241,17 @@ done:
 }
 
 static const struct cli_opt worker_opts[] = {
-	{ "ack-clock-max", "N", "KVS: the ack clock seals early only while "
-				"the worker served fewer client operations "
-				"(reads too) since the last batch (0: always)",
-	    "512" },
 	{ "actors", "N", "crypto actor threads in the core", "2" },
 	{ "append", "FILE", "seal FILE's lines in the core and store them "
 			    "('-' for stdin)", NULL },
 	{ "attest", "BACKEND", "sim or tsm (configfs-tsm)", "sim" },
 	{ "batch", "N", "KVS: puts per sealed record, at most", "2048" },
-	{ "batch-delay-us", "US", "KVS: seal a batch after this long at the "
-				  "latest", "10000" },
+	{ "batch-delay-us", "US", "KVS: a batch closes this long after its "
+				  "first put at the latest (sooner while the "
+				  "worker is not saturated)", "10000" },
 	{ "broker", "ENDPOINT", "the capsule owner's key broker", NULL },
 	{ "capsule", "NAME", "the capsule to write", NULL },
 	{ "listen", "ENDPOINT", "KVS: serve clients here (scl kv)", NULL },
-	{ "no-ack-clock", NULL, "KVS: seal batches only at --batch or "
-				"--batch-delay-us, not as soon as the servers "
-				"hold the previous one", NULL },
 	{ "no-catch-up", NULL, "KVS: do not rebuild from the servers first",
 	    NULL },
 	{ "once", NULL, "exit after attesting (and --append)", NULL },
@@ -266,7 +262,15 @@ static const struct cli_opt worker_opts[] = {
 	{ "ring-spin-us", "US", "poll the core's rings this long before "
 				"sleeping", "5" },
 	{ "router", "ENDPOINT", "KVS: the multicast router", NULL },
+	{ "seal-clock-max", "N", "KVS: the seal clock closes batches early "
+				 "only while the worker served fewer client "
+				 "operations (reads too) since the last one "
+				 "(0: always)", "0" },
 	{ "servers", "LIST", "the capsule's servers", "from its metadata" },
+	{ "store-delay-us", "US", "KVS: sealed batches wait this long at "
+				  "most to go to the servers together as one "
+				  "append (a durable request does not wait)",
+	    "10000" },
 	{ "tee", "BACKEND", "thread, process or crossing", "process" },
 	{ NULL, NULL, NULL, NULL },
 };

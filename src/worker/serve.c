@@ -54,12 +54,16 @@ struct node {
 	bool app_started, fetch_started;
 	struct scl_buf req, frame;
 	uint64_t durable;		/* own ops the write quorum holds */
+	uint64_t urgent;		/* the appender was told a client
+					   waits for these */
 	uint64_t through;		/* own ops so far */
 	uint64_t sealed;		/* own ops in batches sealed so far */
+	uint64_t next_tick;		/* µs */
+	/* the seal clock (clock_due_us) */
+	uint64_t sealed_at_us;		/* monotonic: a batch last sealed */
 	uint64_t clock_refused;		/* `through` when a clocked seal failed */
 	uint64_t served;		/* client operations, reads included */
 	uint64_t served_at_seal;	/* `served` when a batch last sealed */
-	uint64_t next_tick;		/* µs */
 	bool sealing, more;
 	struct held_reply *held;
 	uint64_t next_sub_ms;
@@ -86,11 +90,76 @@ thread_failed(struct node *n, const char *who)
 
 /* --- the appender thread --------------------------------------------------- */
 
+/*
+ * The appender stores the core's sealed batches on the servers, in chain
+ * order, and paces itself: batches wait up to the store delay and then go
+ * together as one append, with the last one's heartbeat (it signs the
+ * earlier records through the chain).  A server checks one signature,
+ * commits once and signs one receipt per append, so the servers' work
+ * follows the store delay while the core seals as often as its peers'
+ * latency wants.  A client waiting for durability does not wait for the
+ * delay: the main loop sends an URGENT frame naming the operation it
+ * waits for, and everything sealed up to it goes at once.
+ *
+ * Frames from the main loop: u64 through + a batch message (a sealed
+ * batch), u64 through alone (URGENT), or nothing (stop).
+ */
+
+/* Appends on their way at once: one append's round trip overlaps the
+ * next one's transfer. */
+#define APPEND_INFLIGHT 2
+/* Room left in an append for its framing and heartbeat. */
+#define APPEND_SLACK ((size_t)64 << 10)
+/* Batches waiting with at least this many bytes go without waiting out
+ * the delay: an append this big gains nothing from growing. */
+#define APPEND_EAGER_BYTES ((size_t)4 << 20)
+#define URGENT_FRAME_BYTES 8
+
 struct app_entry {
 	uint64_t through, ticket;
+	uint64_t arrived_us;	/* monotonic */
 	bool submitted;
 	struct scl_capsule_batch batch;
 };
+
+struct appender {
+	struct node *n;
+	void *s;
+	struct scl_client *c;
+	struct app_entry *q;	/* chain order; submitted ones first */
+	size_t nq, cap;
+	size_t waiting_bytes;	/* in entries not yet submitted */
+	uint64_t urgent;	/* a client waits for the servers to hold this */
+	uint64_t sent;		/* `through` of the newest entry submitted */
+	bool stop;
+};
+
+/* Moves @from's records and heartbeat onto the end of @to, the batch
+ * before it in the chain.  False, with both as they were, if the result
+ * would pass an append's limits or memory runs out. */
+static bool
+merge_batches(struct app_entry *to, struct app_entry *from)
+{
+	struct scl_capsule_batch *a = &to->batch, *b = &from->batch;
+	size_t n = a->n;
+
+	if (a->n + b->n > SCL_APPEND_RECORDS_MAX ||
+	    a->data.len + b->data.len > SCL_APPEND_BYTES_MAX - APPEND_SLACK)
+		return false;
+	for (size_t i = 0; i < b->n; i++)
+		if (scl_capsule_batch_add(a, scl_capsule_batch_record(b, i),
+			b->hashes[i]) != SCL_OK)
+			goto undo;
+	if (scl_buf_set(&a->heartbeat, scl_buf_slice(&b->heartbeat)) !=
+	    SCL_OK)
+		goto undo;
+	to->through = from->through;
+	return true;
+undo:
+	scl_err_clear();
+	scl_capsule_batch_truncate(a, n);
+	return false;
+}
 
 /* Waits out a ticket whose outcome no longer matters (it is resent, or
  * the appender is stopping). */
@@ -101,103 +170,188 @@ settle(struct scl_client *c, uint64_t ticket)
 		scl_err_clear();
 }
 
+/* Whether the first waiting entry, @e, should go now. */
+static bool
+app_due(const struct appender *a, const struct app_entry *e, uint64_t now)
+{
+	return a->stop || a->urgent > a->sent ||
+	    a->waiting_bytes >= APPEND_EAGER_BYTES ||
+	    now >= e->arrived_us + a->n->opt.store_delay_us;
+}
+
+/* Milliseconds to wait for frames before looking at the queue again:
+ * -1 (until one comes) when it is empty, 0 while an append is in
+ * flight (its reply is what we wait for) or one is due. */
+static long
+app_timeout_ms(const struct appender *a)
+{
+	uint64_t now = scl_clock_mono_ns() / 1000, due;
+
+	if (a->nq == 0)
+		return -1;
+	if (a->q[0].submitted || app_due(a, &a->q[0], now))
+		return 0;
+	due = a->q[0].arrived_us + a->n->opt.store_delay_us;
+	return (long)((due - now + 999) / 1000);
+}
+
+/* Takes one frame from the main loop; false on the stop signal. */
+static bool
+app_take(struct appender *a, zmq_msg_t *m)
+{
+	const uint8_t *p = zmq_msg_data(m);
+	size_t len = zmq_msg_size(m);
+	struct app_entry *e;
+
+	if (len < URGENT_FRAME_BYTES)
+		return false;
+	if (len == URGENT_FRAME_BYTES) {
+		uint64_t t = scl_le64_load(p);
+		if (t > a->urgent)
+			a->urgent = t;
+		return true;
+	}
+	if (a->nq == a->cap) {
+		a->cap = a->cap ? 2 * a->cap : 64;
+		a->q = realloc(a->q, a->cap * sizeof(*a->q));
+		if (a->q == NULL)
+			abort(); /* nothing sane is left */
+	}
+	e = &a->q[a->nq];
+	memset(e, 0, sizeof(*e));
+	scl_capsule_batch_init(&e->batch);
+	e->through = scl_le64_load(p);
+	e->arrived_us = scl_clock_mono_ns() / 1000;
+	if (scl_kv_msg_to_batch(scl_slice_of(p + 8, len - 8), &e->batch) !=
+	    SCL_OK) {
+		scl_err_clear();
+		scl_capsule_batch_dispose(&e->batch);
+		return true;
+	}
+	a->waiting_bytes += e->batch.data.len;
+	a->nq++;
+	return true;
+}
+
+/* Takes every frame offered, waiting as app_timeout_ms says. */
+static void
+app_receive(struct appender *a)
+{
+	for (long timeout = app_timeout_ms(a); !a->stop; timeout = 0) {
+		zmq_msg_t m;
+		if (timeout != 0) {
+			zmq_pollitem_t it = { a->s, 0, ZMQ_POLLIN, 0 };
+			if (zmq_poll(&it, 1, timeout) <= 0)
+				return;
+		}
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, a->s, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			return;
+		}
+		if (!app_take(a, &m))
+			a->stop = true;
+		zmq_msg_close(&m);
+	}
+}
+
+/* Submits in chain order while fewer than APPEND_INFLIGHT are on their
+ * way and the first waiting entry is due, each taking the entries
+ * behind it. */
+static void
+app_submit(struct appender *a)
+{
+	uint64_t now = scl_clock_mono_ns() / 1000;
+	size_t inflight = 0;
+
+	for (size_t i = 0; i < a->nq; i++) {
+		struct app_entry *e = &a->q[i];
+		if (e->submitted) {
+			inflight++;
+			continue;
+		}
+		if (inflight >= APPEND_INFLIGHT || !app_due(a, e, now))
+			return;
+		while (i + 1 < a->nq && merge_batches(e, &a->q[i + 1])) {
+			scl_capsule_batch_dispose(&a->q[i + 1].batch);
+			memmove(&a->q[i + 1], &a->q[i + 2],
+			    (a->nq - i - 2) * sizeof(*a->q));
+			a->nq--;
+		}
+		if (scl_client_append_submit(a->c, &e->batch,
+			a->n->opt.write_quorum, APPEND_WINDOW, &e->ticket) !=
+		    SCL_OK) {
+			scl_err_clear();
+			return;
+		}
+		e->submitted = true;
+		a->sent = e->through;
+		a->waiting_bytes = 0;
+		for (size_t k = i + 1; k < a->nq; k++)
+			a->waiting_bytes += a->q[k].batch.data.len;
+		inflight++;
+	}
+}
+
+/* Waits for the oldest append: reports it durable, or (servers gone or
+ * refusing) settles what is in flight and returns false so that all of
+ * it is resent, in order, after a pause. */
+static bool
+app_complete(struct appender *a)
+{
+	struct app_entry *e = &a->q[0];
+	uint8_t done[8];
+
+	if (scl_client_append_wait(a->c, e->ticket, NULL) != SCL_OK) {
+		scl_err_clear();
+		for (size_t i = 1; i < a->nq; i++)
+			if (a->q[i].submitted) {
+				settle(a->c, a->q[i].ticket);
+				a->q[i].submitted = false;
+			}
+		e->submitted = false;
+		a->sent = 0; /* nothing is on its way now */
+		return false;
+	}
+	scl_le64_store(done, e->through);
+	(void)zmq_send(a->s, done, sizeof(done), 0);
+	scl_capsule_batch_dispose(&e->batch);
+	memmove(&a->q[0], &a->q[1], (a->nq - 1) * sizeof(*a->q));
+	a->nq--;
+	return true;
+}
+
 static void *
 appender_main(void *arg)
 {
-	struct node *n = arg;
-	void *s = zmq_socket(n->zctx, ZMQ_PAIR);
-	struct scl_client *c = NULL;
-	struct app_entry *q = NULL;
-	size_t nq = 0, cap = 0;
-	bool stop = false;
+	struct appender a = { .n = arg };
+	struct node *n = a.n;
 
-	if (s == NULL || zmq_connect(s, "inproc://appender") != 0 ||
-	    scl_client_new(&c, n->opt.servers, n->opt.n_servers, &n->copt) !=
-		SCL_OK) {
+	a.s = zmq_socket(n->zctx, ZMQ_PAIR);
+	if (a.s == NULL || zmq_connect(a.s, "inproc://appender") != 0 ||
+	    scl_client_new(&a.c, n->opt.servers, n->opt.n_servers,
+		&n->copt) != SCL_OK) {
 		thread_failed(n, "appender");
 		goto done;
 	}
-	while (!stop) {
-		zmq_msg_t m;
-		bool waiting = false;
-		/* Take every batch offered (block only when idle). */
-		for (;;) {
-			int flags = nq ? ZMQ_DONTWAIT : 0;
-			zmq_msg_init(&m);
-			if (zmq_msg_recv(&m, s, flags) < 0) {
-				zmq_msg_close(&m);
-				break;
-			}
-			if (zmq_msg_size(&m) < 8) { /* the stop signal */
-				zmq_msg_close(&m);
-				stop = true;
-				break;
-			}
-			if (nq == cap) {
-				cap = cap ? 2 * cap : 64;
-				q = realloc(q, cap * sizeof(*q));
-				if (q == NULL)
-					abort(); /* nothing sane is left */
-			}
-			memset(&q[nq], 0, sizeof(q[nq]));
-			scl_capsule_batch_init(&q[nq].batch);
-			q[nq].through = scl_le64_load(zmq_msg_data(&m));
-			if (scl_kv_msg_to_batch(scl_slice_of((uint8_t *)
-				zmq_msg_data(&m) + 8, zmq_msg_size(&m) - 8),
-				&q[nq].batch) == SCL_OK)
-				nq++;
-			else
-				scl_capsule_batch_dispose(&q[nq].batch);
-			zmq_msg_close(&m);
-		}
-		/* Submit in chain order while the window has room. */
-		for (size_t i = 0; i < nq; i++) {
-			if (q[i].submitted)
-				continue;
-			if (scl_client_append_submit(c, &q[i].batch,
-				n->opt.write_quorum, APPEND_WINDOW,
-				&q[i].ticket) != SCL_OK)
-				break;
-			q[i].submitted = true;
-		}
-		/* Wait for the oldest; report it durable or start over. */
-		if (nq && q[0].submitted) {
-			enum scl_err e = scl_client_append_wait(c, q[0].ticket,
-			    NULL);
-			if (e == SCL_OK) {
-				uint8_t done[8];
-				scl_le64_store(done, q[0].through);
-				(void)zmq_send(s, done, 8, 0);
-				scl_capsule_batch_dispose(&q[0].batch);
-				memmove(&q[0], &q[1], (nq - 1) * sizeof(*q));
-				nq--;
-			} else {
-				/* Keep the order: settle what is in flight,
-				 * then resend from here after a pause. */
-				for (size_t i = 1; i < nq; i++)
-					if (q[i].submitted) {
-						settle(c, q[i].ticket);
-						q[i].submitted = false;
-					}
-				q[0].submitted = false;
-				waiting = true;
-			}
-		}
-		if (waiting)
+	while (!a.stop) {
+		app_receive(&a);
+		app_submit(&a);
+		if (a.nq && a.q[0].submitted && !app_complete(&a))
 			usleep(200000);
 		if (atomic_load(&n->closing))
 			break; /* what is not durable now is the core's loss */
 	}
 done:
-	for (size_t i = 0; i < nq; i++) {
-		if (q[i].submitted)
-			settle(c, q[i].ticket);
-		scl_capsule_batch_dispose(&q[i].batch);
+	for (size_t i = 0; i < a.nq; i++) {
+		if (a.q[i].submitted)
+			settle(a.c, a.q[i].ticket);
+		scl_capsule_batch_dispose(&a.q[i].batch);
 	}
-	free(q);
-	scl_client_free(c);
-	if (s)
-		zmq_close(s);
+	free(a.q);
+	scl_client_free(a.c);
+	if (a.s)
+		zmq_close(a.s);
 	return NULL;
 }
 
@@ -467,6 +621,21 @@ to_appender(struct node *n, struct scl_slice frame)
 	}
 }
 
+/* Tells the appender that a client waits for the servers to hold the
+ * operations up to @through: the batches holding them go without
+ * waiting out the store delay. */
+static void
+want_durable(struct node *n, uint64_t through)
+{
+	uint8_t f[URGENT_FRAME_BYTES];
+
+	if (n->app == NULL || through <= n->durable || through <= n->urgent)
+		return;
+	scl_le64_store(f, through);
+	n->urgent = through;
+	to_appender(n, scl_slice_of(f, sizeof(f)));
+}
+
 /* Sends the outputs of a KV reply where they go; *@results gets the
  * requests' results. */
 static enum scl_err
@@ -494,6 +663,7 @@ dispatch(struct node *n, struct scl_slice body, struct scl_slice *results)
 			publish(n, msg);
 		if (kind == SCL_KV_OUT_BATCH && through > n->sealed) {
 			n->sealed = through;
+			n->sealed_at_us = scl_clock_mono_ns() / 1000;
 			n->served_at_seal = n->served;
 		}
 		if (kind == SCL_KV_OUT_BATCH && n->app) {
@@ -573,6 +743,7 @@ reply_client(struct node *n, const uint8_t *route, size_t rlen, uint8_t kind,
 			h->frame = f;
 			h->next = n->held;
 			n->held = h;
+			want_durable(n, hold_through);
 			return;
 		}
 	}
@@ -1029,25 +1200,39 @@ close_batch_now(struct node *n)
 }
 
 /*
- * Ack-clocked batches: when nothing is on its way to the servers (every
- * sealed batch is durable) but operations wait in the core's open batch,
- * the batch is sealed at once instead of at the end of the batch delay.
- * A lone put then waits for no timer.  Only while the worker is not busy,
- * though: once it has served ack_clock_max operations (reads included)
- * since the last batch closed, the batch size and delay close batches.
- * A batch costs the same CPU however few puts it holds (a signature, an
- * append per server, a verification per peer), and a busy worker's CPU
- * is better spent on operations; counting reads matters because a
- * read-mostly load has few puts per batch but no CPU to spare.
+ * The seal clock.  The core closes a batch when it is full or at the
+ * batch delay after its first put; the host closes it sooner while the
+ * worker has time to spare: once the previous batch is sealed and
+ * SEAL_GAP_US after it.  A lone put then waits for no timer, and below
+ * saturation a put is on its way to the peers within about a
+ * millisecond.  A busy worker (one that served seal_clock_max client
+ * operations, reads included, since the last batch) leaves batches to
+ * their size and delay: a batch costs the same CPU however little it
+ * holds (a signature, a verification per peer, a dozen messages and
+ * wake-ups), and a busy worker's CPU is better spent on operations.
+ * Reads count because a read-mostly load has few puts per batch but no
+ * CPU to spare.
  */
+#define SEAL_GAP_US 1000
+
+/* When (monotonic µs) the clock closes the open batch; 0: it does not. */
+static uint64_t
+clock_due_us(const struct node *n)
+{
+	if (n->sealing || n->through <= n->sealed ||
+	    n->through == n->clock_refused ||
+	    (n->opt.seal_clock_max &&
+		n->served - n->served_at_seal >= n->opt.seal_clock_max))
+		return 0;
+	return n->sealed_at_us + SEAL_GAP_US;
+}
+
 static void
 clock_batches(struct node *n)
 {
-	if (n->app == NULL || !n->opt.ack_clocked || n->sealing ||
-	    n->through <= n->sealed || n->durable < n->sealed ||
-	    n->through == n->clock_refused ||
-	    (n->opt.ack_clock_max &&
-		n->served - n->served_at_seal >= n->opt.ack_clock_max))
+	uint64_t due = clock_due_us(n);
+
+	if (due == 0 || scl_clock_mono_ns() / 1000 < due)
 		return;
 	if (close_batch_now(n) != SCL_OK) {
 		/* Not again until the core takes more operations (it would
@@ -1073,6 +1258,7 @@ drain(struct node *n)
 		scl_err_clear();
 		return;
 	}
+	want_durable(n, n->through);
 	while (n->durable < n->through && scl_clock_mono_ms() < deadline) {
 		zmq_pollitem_t it = { n->app, 0, ZMQ_POLLIN, 0 };
 		(void)zmq_poll(&it, 1, n->sealing ? 0 : 10);
@@ -1119,7 +1305,7 @@ scl_worker_serve(struct scl_worker *w, const struct scl_worker_serve_options *op
 	while (!atomic_load(&w->stop_serving)) {
 		zmq_pollitem_t items[4];
 		int ni = 0, ir = -1, ia = -1, ifch = -1;
-		uint64_t now = scl_clock_wall_us(), wait_us;
+		uint64_t now = scl_clock_wall_us(), wait_us, due;
 		long timeout;
 		int ready;
 
@@ -1147,6 +1333,12 @@ scl_worker_serve(struct scl_worker *w, const struct scl_worker_serve_options *op
 			wait_us = 50000;
 		if (n->sealing && wait_us > 100)
 			wait_us = 100;
+		if ((due = clock_due_us(n)) != 0) {
+			uint64_t mono = scl_clock_mono_ns() / 1000;
+			uint64_t left = due > mono ? due - mono : 0;
+			if (left < wait_us)
+				wait_us = left;
+		}
 		timeout = wait_us >= 1000 ? (long)(wait_us / 1000) : 0;
 		ready = zmq_poll(items, ni, timeout);
 		if (ready < 0 && zmq_errno() != EINTR) {

@@ -20,8 +20,9 @@
 #     the capsule alone;
 #  6. SIGTERM right after 20 puts nobody waited for: the worker makes
 #     them durable before it exits, and a fifth worker finds them all;
-#     the ack clock seals a lone put long before a 10 s batch delay,
-#     and (--ack-clock-max) leaves a busy worker's batch to its delay;
+#     the seal clock seals a lone put long before a 10 s batch delay;
+#     with a 10 s store delay a lone put is not on the servers after
+#     1.5 s, and a durable put takes it there;
 #  7. with two servers killed, a new worker catches up from the third
 #     and says it had no read quorum; with every server killed, a worker
 #     still exits within 10 s of SIGTERM and says what the servers do
@@ -303,8 +304,9 @@ stop_worker 4 "right after 20 puts it did not wait for"
 grep -q "the servers hold every operation" "$T/w4.log" && ok ||
 	bad "worker 4 stopped without its writes durable: $(tail -n 2 "$T/w4.log")"
 HOST5=w4 W5=$(addr w4 11)	# a new worker in worker 4's place
-# A batch delay of 10 s: batches close only because the servers hold
-# the one before (ack clocking), or because a durable put asks.
+# A batch delay of 10 s: batches close only because the seal clock
+# closes them (the worker is not saturated), or because a durable put
+# asks.
 start_worker 5 "$R1" "$W5" --batch-delay-us 10000000
 wait_log "$T/w5.log" "caught up" || bad "worker 5 did not catch up: $(tail -n 3 "$T/w5.log")"
 n5=$(kv 5 scan --prefix last/ 2>/dev/null | grep -c "before-stop")
@@ -318,19 +320,23 @@ for _ in $(seq 50); do
 done
 [ "${durable5:-0}" -ge 1 ] && ok ||
 	bad "an unwaited put was not sealed and stored within 5 s with a 10 s batch delay"
-# ...but only while the worker is not busy (--ack-clock-max operations
-# since the last batch): past it the batch waits for its delay, or for a
-# put that asks for durability.
+# A store delay of 10 s: sealed batches wait for the servers (the peers
+# have them at once), until a put that asks for durability takes them
+# along.  (Whether a peer sees them is not checked here: through a router
+# losing 30%, a lost batch is recovered from the servers.)
 HOST6=w4 W6=$(addr w4 12)
-start_worker 6 "$R1" "$W6" --batch-delay-us 10000000 --ack-clock-max 1 \
-	--no-catch-up
+start_worker 6 "$R1" "$W6" --store-delay-us 10000000 --no-catch-up
 wait_log "$T/w6.log" "serving clients" || bad "worker 6: $(tail -n 3 "$T/w6.log")"
 on w4 "$SCL" kv put clock/2 unwaited --no-wait --worker "$W6" >/dev/null 2>&1
 sleep 1.5
 durable6=$(kv 6 status | sed -n 's/.*"durable":\([0-9]*\).*/\1/p')
 [ "${durable6:-x}" = 0 ] && ok ||
-	bad "with --ack-clock-max 1 a lone put was stored before its delay (durable: ${durable6:-no status})"
+	bad "with a 10 s store delay a lone put was stored at once (durable: ${durable6:-no status})"
+t0=$(date +%s%3N)
 kv 6 put clock/3 waited >/dev/null 2>&1 && ok || bad "a durable put on worker 6 failed"
+dt=$(($(date +%s%3N) - t0))
+[ "$dt" -lt 3000 ] && ok ||
+	bad "a durable put waited out the 10 s store delay ($dt ms)"
 durable6=$(kv 6 status | sed -n 's/.*"durable":\([0-9]*\).*/\1/p')
 [ "${durable6:-0}" -ge 2 ] && ok ||
 	bad "a durable put did not take the unwaited one with it (durable: ${durable6:-no status})"
