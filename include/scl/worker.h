@@ -200,11 +200,13 @@ struct scl_worker_serve_options {
 	unsigned write_quorum;
 	struct scl_slice meta;		/* the capsule's metadata */
 	bool catch_up;			/* rebuild from the servers first */
-	/* The seal clock closes a batch about a millisecond after the
-	 * previous one, sooner than the batch delay, while the worker served
-	 * fewer than this many client operations (reads included) since a
-	 * batch last closed (0: always): a busy worker leaves batches to
-	 * their size and delay, fewer and cheaper per operation. */
+	/* The seal clock closes a batch this long after the previous one
+	 * was sealed, sooner than the batch delay (0: 2000)... */
+	uint64_t seal_gap_us;
+	/* ...while the worker served fewer than this many client operations
+	 * (reads included) since a batch last closed (0: always): a busy
+	 * worker leaves batches to their size and delay, fewer and cheaper
+	 * per operation. */
 	uint64_t seal_clock_max;
 	/* How long sealed batches may wait to go to the servers together as
 	 * one append (0: at once).  A durable request does not wait. */

@@ -30,15 +30,16 @@ serve_kv(struct cli_args *a, struct scl_worker *w, struct local *l)
 	struct scl_worker_kv_options ko;
 	struct scl_worker_serve_options so;
 	const char *servers[SCL_SERVERS_MAX];
-	uint64_t batch, delay, clock_max, store_delay;
+	uint64_t batch, delay, gap, clock_max, store_delay;
 	enum scl_err e;
 
 	memset(&ko, 0, sizeof(ko));
 	memset(&so, 0, sizeof(so));
 	if (!cli_get_u64(a, "batch", 2048, 1, 65536, &batch) ||
 	    !cli_get_u64(a, "batch-delay-us", 10000, 50, 10000000, &delay) ||
+	    !cli_get_u64(a, "seal-gap-us", 2000, 100, 10000000, &gap) ||
 	    !cli_get_u64(a, "seal-clock-max", 0, 0, UINT32_MAX, &clock_max) ||
-	    !cli_get_u64(a, "store-delay-us", 10000, 0, 10000000, &store_delay))
+	    !cli_get_u64(a, "store-delay-us", 40000, 0, 10000000, &store_delay))
 		return CLI_USAGE;
 	ko.batch_max_puts = (size_t)batch;
 	ko.batch_delay_us = delay;
@@ -53,6 +54,7 @@ serve_kv(struct cli_args *a, struct scl_worker *w, struct local *l)
 	so.meta = scl_buf_slice(&l->meta_bytes);
 	so.write_quorum = l->meta.write_quorum;
 	so.catch_up = !cli_has(a, "no-catch-up");
+	so.seal_gap_us = gap;
 	so.seal_clock_max = clock_max;
 	so.store_delay_us = store_delay;
 	if (l->client && !ko.plain) {
@@ -266,11 +268,13 @@ static const struct cli_opt worker_opts[] = {
 				 "only while the worker served fewer client "
 				 "operations (reads too) since the last one "
 				 "(0: always)", "0" },
+	{ "seal-gap-us", "US", "KVS: the seal clock closes a batch this long "
+			       "after the previous one", "2000" },
 	{ "servers", "LIST", "the capsule's servers", "from its metadata" },
 	{ "store-delay-us", "US", "KVS: sealed batches wait this long at "
 				  "most to go to the servers together as one "
 				  "append (a durable request does not wait)",
-	    "10000" },
+	    "40000" },
 	{ "tee", "BACKEND", "thread, process or crossing", "process" },
 	{ NULL, NULL, NULL, NULL },
 };

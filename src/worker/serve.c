@@ -1201,20 +1201,19 @@ close_batch_now(struct node *n)
 
 /*
  * The seal clock.  The core closes a batch when it is full or at the
- * batch delay after its first put; the host closes it sooner while the
- * worker has time to spare: once the previous batch is sealed and
- * SEAL_GAP_US after it.  A lone put then waits for no timer, and below
- * saturation a put is on its way to the peers within about a
- * millisecond.  A busy worker (one that served seal_clock_max client
- * operations, reads included, since the last batch) leaves batches to
- * their size and delay: a batch costs the same CPU however little it
- * holds (a signature, a verification per peer, a dozen messages and
- * wake-ups), and a busy worker's CPU is better spent on operations.
- * Reads count because a read-mostly load has few puts per batch but no
- * CPU to spare.
+ * batch delay after its first put; the host closes it sooner: once the
+ * previous batch is sealed and seal_gap_us after it.  A lone put then
+ * waits for no timer, and below saturation a put is on its way to the
+ * peers within a few milliseconds.  The gap bounds how many batches go
+ * out, each costing a signature, a verification per peer and a dozen
+ * messages and wake-ups whatever it holds (docs/BENCHMARKS.md compares
+ * 1 to 5 ms).  A busy worker
+ * (one that served seal_clock_max client operations, reads included,
+ * since the last batch) leaves batches to their size and delay, as its
+ * CPU is better spent on operations; reads count because a read-mostly
+ * load has few puts per batch but no CPU to spare.
  */
-#define SEAL_GAP_US 1000
-
+#define SEAL_GAP_US 2000	/* the default */
 /* When (monotonic µs) the clock closes the open batch; 0: it does not. */
 static uint64_t
 clock_due_us(const struct node *n)
@@ -1224,7 +1223,7 @@ clock_due_us(const struct node *n)
 	    (n->opt.seal_clock_max &&
 		n->served - n->served_at_seal >= n->opt.seal_clock_max))
 		return 0;
-	return n->sealed_at_us + SEAL_GAP_US;
+	return n->sealed_at_us + n->opt.seal_gap_us;
 }
 
 static void
@@ -1288,6 +1287,8 @@ scl_worker_serve(struct scl_worker *w, const struct scl_worker_serve_options *op
 		return scl_err_set(SCL_ENOMEM, "cannot allocate the host");
 	n->w = w;
 	n->opt = *opt;
+	if (n->opt.seal_gap_us == 0)
+		n->opt.seal_gap_us = SEAL_GAP_US;
 	n->caught_up = !opt->catch_up || opt->n_servers == 0;
 	if ((n->pending = calloc(GROUPS_MAX, sizeof(*n->pending))) == NULL) {
 		free(n);
@@ -1352,10 +1353,13 @@ scl_worker_serve(struct scl_worker *w, const struct scl_worker_serve_options *op
 		}
 		if (ready == 0 && timeout == 0 && wait_us > 0)
 			usleep((useconds_t)(wait_us < 200 ? wait_us : 200));
-		if (items[0].revents & ZMQ_POLLIN)
-			read_clients(n);
+		/* Peers' batches first: the clients' reads waiting behind
+		 * them then see their writes, and a batch does not wait for
+		 * a group of client requests to be served. */
 		if (ir >= 0 && (items[ir].revents & ZMQ_POLLIN))
 			read_router(n);
+		if (items[0].revents & ZMQ_POLLIN)
+			read_clients(n);
 		if (ifch >= 0 && (items[ifch].revents & ZMQ_POLLIN))
 			read_fetcher(n);
 		if (ia >= 0 && (items[ia].revents & ZMQ_POLLIN))
