@@ -393,7 +393,8 @@ int bench_kv(struct cli_args *a);
 static const struct cli_opt kv_opts[] = {
 	{ "batch", "N", "the workers' --batch (puts per record)", "2048" },
 	{ "batch-delay-us", "US", "the workers' --batch-delay-us", "10000" },
-	{ "clients", "N", "client threads (each pipelines 4 x 64 ops)", "2" },
+	{ "clients", "N", "client threads (each pipelines 4 x 64 ops; at "
+			     "least one per worker)", "2" },
 	{ "keep", NULL, "keep the deployment's directory (logs)", NULL },
 	{ "no-redis", NULL, "skip the Redis peer", NULL },
 	{ "quick", NULL, "1 s per run, 10000 records (for tests)", NULL },
@@ -401,8 +402,9 @@ static const struct cli_opt kv_opts[] = {
 			      "count; the ratios are their medians", "1" },
 	{ "records", "N", "keys loaded before the runs", "100000" },
 	{ "seal-clock-max", "N", "the workers' --seal-clock-max", "0" },
+	{ "seal-gap-us", "US", "the workers' --seal-gap-us", "2000" },
 	{ "seconds", "S", "length of each run", "5" },
-	{ "store-delay-us", "US", "the workers' --store-delay-us", "10000" },
+	{ "store-delay-us", "US", "the workers' --store-delay-us", "40000" },
 	{ "visibility-load", "PCT", "load during the visibility probe, in % "
 				    "of the peak YCSB-A rate", "50" },
 	{ "workers", "N", "only the rounds with N workers (1 or 3; 0: both)",

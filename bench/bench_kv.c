@@ -116,9 +116,9 @@ struct env {
 	char server_list[256], name[128], platform_pub[128];
 	pid_t spid[3], rpid, bpid, wpid[WORKERS_MAX];
 	int n_workers;
-	/* the workers' --batch-delay-us, --batch, --seal-clock-max and
-	 * --store-delay-us */
-	char delay[24], batch[24], clock_max[24], store_delay[24];
+	/* the workers' --batch-delay-us, --batch, --seal-gap-us,
+	 * --seal-clock-max and --store-delay-us */
+	char delay[24], batch[24], gap[24], clock_max[24], store_delay[24];
 };
 
 static void
@@ -207,7 +207,7 @@ workers_start(struct env *e, int n, bool plain)
 		    "--platform-key", platform, "--servers", e->server_list,
 		    "--router", e->router, "--listen", e->worker[i],
 		    "--batch-delay-us", e->delay, "--batch", e->batch,
-		    "--seal-clock-max", e->clock_max,
+		    "--seal-gap-us", e->gap, "--seal-clock-max", e->clock_max,
 		    "--store-delay-us", e->store_delay, "--no-catch-up",
 		    plain ? "--plain" : NULL, NULL }, log);
 	}
@@ -555,24 +555,33 @@ struct cfg {
 	double zetan;
 };
 
-/* Runs @clients loads at once; returns total ops/s (0 on failure). */
+/* Client threads for @n_eps endpoints: --clients, but at least one per
+ * endpoint, so that every worker of a round carries load. */
+static unsigned
+clients_for(const struct cfg *cf, int n_eps)
+{
+	return cf->clients > (unsigned)n_eps ? cf->clients : (unsigned)n_eps;
+}
+
+/* Runs the clients' loads at once; returns total ops/s (0 on failure). */
 static double
 run_loads(const struct cfg *cf, const char *const *eps, int n_eps,
     int redis_port, int read_pct, double target_total)
 {
 	struct load l[16];
 	pthread_t th[16];
+	unsigned clients = clients_for(cf, n_eps);
 	uint64_t ops = 0;
 	double elapsed = 0;
 	bool failed = false;
 
-	for (unsigned i = 0; i < cf->clients; i++) {
+	for (unsigned i = 0; i < clients; i++) {
 		memset(&l[i], 0, sizeof(l[i]));
 		l[i].ep = eps ? eps[i % (unsigned)n_eps] : NULL;
 		l[i].redis_port = redis_port;
 		l[i].read_pct = read_pct;
 		l[i].seconds = cf->seconds;
-		l[i].target = target_total / cf->clients;
+		l[i].target = target_total / clients;
 		l[i].window = cf->window;
 		l[i].per_req = cf->per_req;
 		l[i].records = cf->records;
@@ -580,7 +589,7 @@ run_loads(const struct cfg *cf, const char *const *eps, int n_eps,
 		l[i].seed = 1000 + i * 7919;
 		pthread_create(&th[i], NULL, load_main, &l[i]);
 	}
-	for (unsigned i = 0; i < cf->clients; i++) {
+	for (unsigned i = 0; i < clients; i++) {
 		pthread_join(th[i], NULL);
 		ops += l[i].ops;
 		if (l[i].elapsed > elapsed)
@@ -694,7 +703,9 @@ run_local(const struct cfg *cf, const char *ep, int read_pct)
 struct probe {
 	const char *writer_ep, *reader_ep;
 	double seconds;
-	double lat[20000];
+	double lat[20000];	/* put sent -> a get at the peer saw it */
+	double put[20000];	/* the put's round trip */
+	double get[20000];	/* the round trip of the get that saw it */
 	size_t n;
 	bool failed;
 };
@@ -716,7 +727,7 @@ probe_main(void *arg)
 		char v[32];
 		struct scl_kvreq put = { .op = SCL_KVREQ_PUT };
 		struct scl_kvreq get = { .op = SCL_KVREQ_GET };
-		double t0;
+		double t0, tg = 0, put_ms;
 		bool seen = false;
 		int len = snprintf(v, sizeof(v), "%llu", (unsigned long long)seq);
 		put.key = get.key = scl_slice_of("probe", 5);
@@ -730,12 +741,14 @@ probe_main(void *arg)
 			p->failed = true;
 			break;
 		}
+		put_ms = (bench_now() - t0) * 1000.0;
 		scl_buf_clear(&r.ops);
 		if (scl_kvreq_encode(&r.ops, &get) != SCL_OK)
 			break;
 		while (!seen && bench_now() - t0 < 2.0) {
 			struct scl_dec d;
 			struct scl_kvres res;
+			tg = bench_now();
 			if (!conn_send(&r, SCL_KVCLIENT_OPS, 0, 1) ||
 			    !conn_recv(&r, &body))
 				break;
@@ -747,9 +760,12 @@ probe_main(void *arg)
 			if (!seen)
 				usleep(250);
 		}
-		if (seen)
-			p->lat[p->n++] = (bench_now() - t0) * 1000.0;
-		else
+		if (seen) {
+			double t = bench_now();
+			p->put[p->n] = put_ms;
+			p->get[p->n] = (t - tg) * 1000.0;
+			p->lat[p->n++] = (t - t0) * 1000.0;
+		} else
 			p->failed = true;
 		usleep(5000);
 	}
@@ -775,7 +791,8 @@ emit(const char *system, const char *mode, int workers, char wl,
 	       "\"records\":%llu,\"value_bytes\":%d,\"clients\":%u,"
 	       "\"window\":%u,\"ops_per_request\":%u,\"seconds\":%.1f}\n",
 	    system, mode, workers, wl, ops, (unsigned long long)cf->records,
-	    VALUE_BYTES, cf->clients, cf->window, cf->per_req, cf->seconds);
+	    VALUE_BYTES, clients_for(cf, workers), cf->window, cf->per_req,
+	    cf->seconds);
 	fflush(stdout);
 }
 
@@ -902,7 +919,7 @@ bench_kv(struct cli_args *a)
 {
 	struct env e;
 	struct cfg cf;
-	uint64_t secs, records, clients, load_pct, delay, batch, clock_max, store_delay;
+	uint64_t secs, records, clients, load_pct, delay, batch, gap, clock_max, store_delay;
 	uint64_t only, repeat;
 	double ratio1 = 0, ratio3 = 0;
 	double ratios1[RATIO_PAIRS_MAX] = { 0 }, ratios3[RATIO_PAIRS_MAX] = { 0 };
@@ -921,8 +938,9 @@ bench_kv(struct cli_args *a)
 	    !cli_get_u64(a, "visibility-load", 50, 1, 100, &load_pct) ||
 	    !cli_get_u64(a, "batch-delay-us", 10000, 50, 1000000, &delay) ||
 	    !cli_get_u64(a, "batch", 2048, 1, 65536, &batch) ||
+	    !cli_get_u64(a, "seal-gap-us", 2000, 100, 1000000, &gap) ||
 	    !cli_get_u64(a, "seal-clock-max", 0, 0, UINT32_MAX, &clock_max) ||
-	    !cli_get_u64(a, "store-delay-us", 10000, 0, 1000000, &store_delay) ||
+	    !cli_get_u64(a, "store-delay-us", 40000, 0, 1000000, &store_delay) ||
 	    !cli_get_u64(a, "workers", 0, 0, 3, &only) ||
 	    !cli_get_u64(a, "ratio-pairs", 1, 1, RATIO_PAIRS_MAX, &repeat))
 		return CLI_USAGE;
@@ -936,6 +954,7 @@ bench_kv(struct cli_args *a)
 	cf.zetan = zeta(records, 0.99);
 	snprintf(e.delay, sizeof(e.delay), "%llu", (unsigned long long)delay);
 	snprintf(e.batch, sizeof(e.batch), "%llu", (unsigned long long)batch);
+	snprintf(e.gap, sizeof(e.gap), "%llu", (unsigned long long)gap);
 	snprintf(e.clock_max, sizeof(e.clock_max), "%llu",
 	    (unsigned long long)clock_max);
 	snprintf(e.store_delay, sizeof(e.store_delay), "%llu",
@@ -981,10 +1000,18 @@ bench_kv(struct cli_args *a)
 		pthread_join(th, NULL);
 		vis_p50 = bench_quantile(pr->lat, pr->n, 0.5);
 		vis_p99 = bench_quantile(pr->lat, pr->n, 0.99);
+		/* The put's and the final get's round trips are in the
+		 * figure: how much of it is request latency under load. */
 		printf("{\"bench\":\"kv\",\"what\":\"visibility\",\"workers\":3,"
 		       "\"load_ops_per_s\":%.0f,\"samples\":%zu,\"p50_ms\":%.2f,"
-		       "\"p99_ms\":%.2f,\"failed\":%s}\n",
+		       "\"p99_ms\":%.2f,\"put_rtt_p50_ms\":%.2f,"
+		       "\"put_rtt_p99_ms\":%.2f,\"get_rtt_p50_ms\":%.2f,"
+		       "\"get_rtt_p99_ms\":%.2f,\"failed\":%s}\n",
 		    vis_load, pr->n, vis_p50, vis_p99,
+		    bench_quantile(pr->put, pr->n, 0.5),
+		    bench_quantile(pr->put, pr->n, 0.99),
+		    bench_quantile(pr->get, pr->n, 0.5),
+		    bench_quantile(pr->get, pr->n, 0.99),
 		    pr->failed ? "true" : "false");
 		free(pr);
 	}
@@ -1030,12 +1057,13 @@ bench_kv(struct cli_args *a)
 	       "\"visibility_p99_ms\":%.2f,"
 	       "\"psl_paper_ops_per_s\":{\"A\":89000,\"C\":95000},"
 	       "\"scl_A_3w_over_paper\":%.2f,\"scl_C_3w_over_paper\":%.2f,"
-	       "\"batch\":%s,\"batch_delay_us\":%s,\"seal_clock_max\":%s,"
+	       "\"batch\":%s,\"batch_delay_us\":%s,\"seal_gap_us\":%s,"
+	       "\"seal_clock_max\":%s,"
 	       "\"store_delay_us\":%s",
 	    ratio1, ratio3,
 	    redis[2] > 0 ? p1[2] / redis[2] : 0,
 	    redis[2] > 0 ? in_core[2] / redis[2] : 0, vis_p99, p3[0] / 89000.0,
-	    p3[2] / 95000.0, e.batch, e.delay, e.clock_max, e.store_delay);
+	    p3[2] / 95000.0, e.batch, e.delay, e.gap, e.clock_max, e.store_delay);
 	/* with --ratio-pairs, the ratios above are medians of these */
 	print_ratios("paranoid_over_plain_A_1w_pairs", ratios1,
 	    only != 3 ? (unsigned)repeat : 0);
