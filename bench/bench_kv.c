@@ -599,6 +599,75 @@ run_loads(const struct cfg *cf, const char *const *eps, int n_eps,
 	return failed || elapsed <= 0 ? 0 : (double)ops / elapsed;
 }
 
+/* One op on @c (a put of @value, or a get if @value is NULL); for a get,
+ * whether the key was found. */
+static bool
+conn_op(struct conn *c, struct scl_slice key, const char *value, bool *found)
+{
+	struct scl_kvreq q = { .op = value ? SCL_KVREQ_PUT : SCL_KVREQ_GET };
+	struct scl_buf body;
+	struct scl_dec d;
+	struct scl_kvres res;
+	bool ok;
+
+	q.key = key;
+	if (value)
+		q.value = scl_slice_of(value, strlen(value));
+	scl_buf_init(&body);
+	scl_buf_clear(&c->ops);
+	ok = scl_kvreq_encode(&c->ops, &q) == SCL_OK &&
+	    conn_send(c, SCL_KVCLIENT_OPS, 0, 1) && conn_recv(c, &body);
+	if (ok && found) {
+		scl_dec_init(&d, scl_buf_slice(&body), "result");
+		*found = scl_kvres_decode(&d, q.op, &res) == SCL_OK && res.ok;
+	}
+	scl_buf_dispose(&body);
+	return ok;
+}
+
+/* Waits (10 s at most) until every worker hears every other through the
+ * router: each puts a marker, again every 50 ms, until every worker has
+ * them all.  A worker that subscribes after a peer's first batch went
+ * out misses it, and a plain replica, with no servers to fetch from,
+ * would never catch up (the preload would wait for it in vain). */
+static bool
+await_mesh(struct env *e)
+{
+	struct conn c[WORKERS_MAX];
+	int opened = 0;
+	bool all = false;
+
+	for (; opened < e->n_workers; opened++)
+		if (!conn_open(&c[opened], e->worker[opened]))
+			goto done;
+	for (int round = 0; !all && round < 200; round++) {
+		char key[32], value[16];
+		all = true;
+		snprintf(value, sizeof(value), "%d", round);
+		for (int w = 0; w < e->n_workers; w++) {
+			int kl = snprintf(key, sizeof(key), "bench/mesh/%d", w);
+			if (!conn_op(&c[w], scl_slice_of(key, (size_t)kl), value,
+				NULL))
+				goto done;
+		}
+		usleep(50000);
+		for (int v = 0; all && v < e->n_workers; v++)
+			for (int w = 0; all && w < e->n_workers; w++) {
+				int kl = snprintf(key, sizeof(key),
+				    "bench/mesh/%d", w);
+				bool found = false;
+				if (!conn_op(&c[v], scl_slice_of(key, (size_t)kl),
+					NULL, &found))
+					goto done;
+				all = found;
+			}
+	}
+done:
+	while (opened > 0)
+		conn_close(&c[--opened]);
+	return all;
+}
+
 /* Every key once (the YCSB load phase); true once every worker holds
  * them all. */
 static bool
@@ -633,7 +702,9 @@ preload_scl(const struct cfg *cf, struct env *e, bool durable)
 		if (!conn_open(&s, e->worker[w]))
 			return false;
 		while (!have && bench_now() - t0 < 60) {
-			have = status_field(&s, "keys") >= cf->records;
+			/* the records and await_mesh's markers */
+			have = status_field(&s, "keys") >=
+			    cf->records + (uint64_t)e->n_workers;
 			if (!have)
 				usleep(50000);
 		}
@@ -808,7 +879,8 @@ scl_round(struct env *e, const struct cfg *cf, int n, bool plain,
 	fprintf(stderr, "bench kv: %d %s worker%s: loading %llu records\n",
 	    n, plain ? "plain" : "paranoid", n > 1 ? "s" : "",
 	    (unsigned long long)cf->records);
-	if (!workers_start(e, n, plain) || !preload_scl(cf, e, !plain)) {
+	if (!workers_start(e, n, plain) || !await_mesh(e) ||
+	    !preload_scl(cf, e, !plain)) {
 		workers_stop(e);
 		return false;
 	}
