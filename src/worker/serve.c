@@ -257,8 +257,8 @@ app_receive(struct appender *a)
 
 /* Submits in chain order while fewer than APPEND_INFLIGHT are on their
  * way and the first waiting entry is due, each taking the entries
- * behind it. */
-static void
+ * behind it.  False if an append could not even be sent (said why). */
+static bool
 app_submit(struct appender *a)
 {
 	uint64_t now = scl_clock_mono_ns() / 1000;
@@ -271,7 +271,7 @@ app_submit(struct appender *a)
 			continue;
 		}
 		if (inflight >= APPEND_INFLIGHT || !app_due(a, e, now))
-			return;
+			return true;
 		while (i + 1 < a->nq && merge_batches(e, &a->q[i + 1])) {
 			scl_capsule_batch_dispose(&a->q[i + 1].batch);
 			memmove(&a->q[i + 1], &a->q[i + 2],
@@ -281,8 +281,12 @@ app_submit(struct appender *a)
 		if (scl_client_append_submit(a->c, &e->batch,
 			a->n->opt.write_quorum, APPEND_WINDOW, &e->ticket) !=
 		    SCL_OK) {
+			scl_log(&a->n->w->opt.log, SCL_LOG_WARN, "worker",
+			    "cannot send records %llu.. to the servers: %s",
+			    (unsigned long long)e->batch.first_seqno,
+			    scl_err_last());
 			scl_err_clear();
-			return;
+			return false;
 		}
 		e->submitted = true;
 		a->sent = e->through;
@@ -291,6 +295,7 @@ app_submit(struct appender *a)
 			a->waiting_bytes += a->q[k].batch.data.len;
 		inflight++;
 	}
+	return true;
 }
 
 /* Waits for the oldest append: reports it durable, or (servers gone or
@@ -336,8 +341,10 @@ appender_main(void *arg)
 	}
 	while (!a.stop) {
 		app_receive(&a);
-		app_submit(&a);
-		if (a.nq && a.q[0].submitted && !app_complete(&a))
+		/* A pause after a failure: the servers are gone or refuse, and
+		 * what waits goes again, in order, from the oldest. */
+		if (!app_submit(&a) ||
+		    (a.nq && a.q[0].submitted && !app_complete(&a)))
 			usleep(200000);
 		if (atomic_load(&n->closing))
 			break; /* what is not durable now is the core's loss */
