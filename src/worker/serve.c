@@ -796,9 +796,10 @@ client_status(struct node *n, const uint8_t *route, size_t rlen, uint64_t id)
 	}
 	len = snprintf(host, sizeof(host),
 	    ",\"host\":{\"through\":%llu,\"durable\":%llu,"
-	    "\"published\":%llu,\"fetched_in\":%llu,\"caught_up\":%s}}",
+	    "\"appends\":%llu,\"published\":%llu,\"fetched_in\":%llu,"
+	    "\"caught_up\":%s}}",
 	    (unsigned long long)n->through, (unsigned long long)n->durable,
-	    (unsigned long long)n->published,
+	    (unsigned long long)n->appended, (unsigned long long)n->published,
 	    (unsigned long long)n->fetched_in,
 	    n->caught_up ? "true" : "false");
 	scl_buf_init(&text);

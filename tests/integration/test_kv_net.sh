@@ -340,6 +340,11 @@ dt=$(($(date +%s%3N) - t0))
 durable6=$(kv 6 status | sed -n 's/.*"durable":\([0-9]*\).*/\1/p')
 [ "${durable6:-0}" -ge 2 ] && ok ||
 	bad "a durable put did not take the unwaited one with it (durable: ${durable6:-no status})"
+# Three batches waited (the certificate, clock/2 and clock/3): they went
+# together, in fewer appends than batches.
+appends6=$(kv 6 status | sed -n 's/.*"appends":\([0-9]*\).*/\1/p')
+[ "${appends6:-0}" -ge 1 ] && [ "${appends6:-9}" -lt 3 ] && ok ||
+	bad "three waiting batches took ${appends6:-no status} appends, not one or two"
 stop_worker 6 "after the clock checks"
 
 # --- 7. with most servers gone: catch-up says so; stopping is prompt ------------
