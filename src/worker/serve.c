@@ -224,6 +224,11 @@ app_take(struct appender *a, zmq_msg_t *m)
 	e->arrived_us = scl_clock_mono_ns() / 1000;
 	if (scl_kv_msg_to_batch(scl_slice_of(p + 8, len - 8), &e->batch) !=
 	    SCL_OK) {
+		/* The core's own output: a bug, and the servers will see a
+		 * gap in the chain from here. */
+		scl_log(&a->n->w->opt.log, SCL_LOG_ERR, "worker",
+		    "a sealed batch from the core does not decode: %s",
+		    scl_err_last());
 		scl_err_clear();
 		scl_capsule_batch_dispose(&e->batch);
 		return true;
@@ -1215,13 +1220,14 @@ close_batch_now(struct node *n)
  * peers within a few milliseconds.  The gap bounds how many batches go
  * out, each costing a signature, a verification per peer and a dozen
  * messages and wake-ups whatever it holds (docs/BENCHMARKS.md compares
- * 1 to 5 ms).  A busy worker
- * (one that served seal_clock_max client operations, reads included,
- * since the last batch) leaves batches to their size and delay, as its
- * CPU is better spent on operations; reads count because a read-mostly
- * load has few puts per batch but no CPU to spare.
+ * 1 to 5 ms).  A busy worker (one that served seal_clock_max client
+ * operations, reads included, since the last batch) leaves batches to
+ * their size and delay, as its CPU is better spent on operations; reads
+ * count because a read-mostly load has few puts per batch but no CPU to
+ * spare.
  */
 #define SEAL_GAP_US 2000	/* the default */
+
 /* When (monotonic µs) the clock closes the open batch; 0: it does not. */
 static uint64_t
 clock_due_us(const struct node *n)
