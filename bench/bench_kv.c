@@ -665,6 +665,9 @@ await_mesh(struct env *e)
 done:
 	while (opened > 0)
 		conn_close(&c[--opened]);
+	if (!all)
+		fprintf(stderr, "bench kv: the workers do not all hear each "
+				"other through the router (see %s)\n", e->root);
 	return all;
 }
 
@@ -991,7 +994,8 @@ bench_kv(struct cli_args *a)
 {
 	struct env e;
 	struct cfg cf;
-	uint64_t secs, records, clients, load_pct, delay, batch, gap, clock_max, store_delay;
+	uint64_t secs, records, clients, load_pct, delay, batch, gap, clock_max;
+	uint64_t store_delay;
 	uint64_t only, repeat;
 	double ratio1 = 0, ratio3 = 0;
 	double ratios1[RATIO_PAIRS_MAX] = { 0 }, ratios3[RATIO_PAIRS_MAX] = { 0 };
@@ -1135,7 +1139,8 @@ bench_kv(struct cli_args *a)
 	    ratio1, ratio3,
 	    redis[2] > 0 ? p1[2] / redis[2] : 0,
 	    redis[2] > 0 ? in_core[2] / redis[2] : 0, vis_p99, p3[0] / 89000.0,
-	    p3[2] / 95000.0, e.batch, e.delay, e.gap, e.clock_max, e.store_delay);
+	    p3[2] / 95000.0, e.batch, e.delay, e.gap, e.clock_max,
+	    e.store_delay);
 	/* with --ratio-pairs, the ratios above are medians of these */
 	print_ratios("paranoid_over_plain_A_1w_pairs", ratios1,
 	    only != 3 ? (unsigned)repeat : 0);

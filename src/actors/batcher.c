@@ -7,7 +7,9 @@
  * SIGN job to the ordered delivery stream, where the heartbeat is signed
  * in parallel with later builds, and the finished batch is handed to the
  * caller's function in chain order.  At most MAX_INFLIGHT batches are in
- * flight: put() waits beyond that (back-pressure, never a drop).
+ * flight: put() waits beyond that (back-pressure, never a drop).  A small
+ * batch flushed while none is in flight skips the actors: built, signed
+ * and delivered on the caller's thread (inline_max_bytes).
  */
 #include <pthread.h>
 #include <stddef.h>

@@ -249,8 +249,8 @@ static const struct cli_opt worker_opts[] = {
 	{ "attest", "BACKEND", "sim or tsm (configfs-tsm)", "sim" },
 	{ "batch", "N", "KVS: puts per sealed record, at most", "2048" },
 	{ "batch-delay-us", "US", "KVS: a batch closes this long after its "
-				  "first put at the latest (sooner while the "
-				  "worker is not saturated)", "10000" },
+				  "first put at the latest (the seal clock "
+				  "closes it sooner)", "10000" },
 	{ "broker", "ENDPOINT", "the capsule owner's key broker", NULL },
 	{ "capsule", "NAME", "the capsule to write", NULL },
 	{ "listen", "ENDPOINT", "KVS: serve clients here (scl kv)", NULL },
