@@ -1338,23 +1338,28 @@ scl_worker_serve(struct scl_worker *w, const struct scl_worker_serve_options *op
 			items[ni++] = (zmq_pollitem_t){ n->fetch, 0,
 				ZMQ_POLLIN, 0 };
 		}
-		/* Sleep until the core has work (at most 50 ms); while the
-		 * actors seal a batch, look again every 100 us: a sealed
-		 * batch is on its way to the peers within that.  zmq_poll
-		 * counts in milliseconds, so shorter waits poll and then
-		 * sleep. */
+		/* Sleep until the core or the seal clock has work (at most
+		 * 50 ms), rounded up to zmq_poll's milliseconds: a timer
+		 * fires up to 1 ms late rather than the loop waking every
+		 * 200 us to watch it.  While the actors seal a batch, look
+		 * again every 100 us: a sealed batch is on its way to the
+		 * peers within that. */
 		wait_us = n->next_tick > now ? n->next_tick - now : 0;
 		if (wait_us > 50000)
 			wait_us = 50000;
-		if (n->sealing && wait_us > 100)
-			wait_us = 100;
 		if ((due = clock_due_us(n)) != 0) {
 			uint64_t mono = scl_clock_mono_ns() / 1000;
 			uint64_t left = due > mono ? due - mono : 0;
 			if (left < wait_us)
 				wait_us = left;
 		}
-		timeout = wait_us >= 1000 ? (long)(wait_us / 1000) : 0;
+		if (n->sealing) {
+			if (wait_us > 100)
+				wait_us = 100;
+			timeout = 0;
+		} else {
+			timeout = (long)((wait_us + 999) / 1000);
+		}
 		ready = zmq_poll(items, ni, timeout);
 		if (ready < 0 && zmq_errno() != EINTR) {
 			e = scl_err_set(SCL_EIO, "zmq_poll: %s",
