@@ -232,6 +232,10 @@ remote_append(struct cli_args *a, struct local *l, FILE *in, uint64_t batch)
 		    (unsigned long long)(first_acked + acked - 1),
 		    (unsigned long long)batches, l->meta.write_quorum,
 		    scl_client_count(l->client));
+	if (dups)
+		printf("%llu of those batches some server already held (a "
+		       "replay, acknowledged without storing it again)\n",
+		    (unsigned long long)dups);
 	rc = CLI_OK;
 done:
 	free(line);

@@ -91,7 +91,7 @@ cli_list(const struct cli_cmd *cmds, FILE *f)
 		fprintf(f, "  %-22s %s\n", cmds[i].name, cmds[i].summary);
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 vreport(const struct cli_args *a, const char *fmt, va_list ap)
 {
 	fprintf(stderr, "scl %s: ", a->cmd->name);
