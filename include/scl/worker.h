@@ -54,7 +54,7 @@ enum scl_core_op {
 	SCL_CORE_WRITE = 'W',	/* payloads -> records, heartbeat */
 	SCL_CORE_KV_OPEN = 'O',	/* KVS parameters -> () */
 	SCL_CORE_KV_OPS = 'V',	/* now, KVS requests -> KV reply */
-	SCL_CORE_KV_RECEIVE = 'M', /* now, a peer's message -> KV reply */
+	SCL_CORE_KV_RECEIVE = 'M', /* now, n peers' messages -> KV reply */
 	SCL_CORE_KV_TICK = 'T',	/* now -> KV reply */
 	SCL_CORE_KV_STATS = 'Q', /* -> JSON text */
 	SCL_CORE_KV_LOCAL = 'L', /* now, a YCSB op list -> KV reply */

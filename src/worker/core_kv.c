@@ -244,19 +244,29 @@ scl_worker__kv_receive(struct scl_worker_core *c, struct scl_slice in,
     struct scl_buf *body)
 {
 	struct scl_dec d;
-	struct scl_slice msg;
+	struct scl_slice msgs[RECEIVE_MAX];
 	uint64_t now;
+	uint16_t n;
 	enum scl_err r;
 
 	if (c->kv == NULL)
 		return scl_err_set(SCL_EINVAL, "the KVS is not open");
-	scl_dec_init(&d, in, "KVS message");
+	/* The whole request is checked before any message is taken. */
+	scl_dec_init(&d, in, "KVS messages");
 	now = scl_dec_u64(&d, "time");
-	msg = scl_dec_blob32(&d, MSG_MAX, "message");
+	n = scl_dec_u16(&d, "message count");
+	if (scl_dec_ok(&d) && (n == 0 || n > RECEIVE_MAX))
+		return scl_dec_fail(&d, SCL_EFORMAT, "%u messages (1 to %d)", n,
+		    RECEIVE_MAX);
+	for (uint16_t i = 0; i < n && scl_dec_ok(&d); i++)
+		msgs[i] = scl_dec_blob32(&d, MSG_MAX, "message");
 	if ((r = scl_dec_finish(&d)) != SCL_OK)
 		return r;
-	if ((r = scl_kv_receive(c->kv, msg, now)) != SCL_OK)
-		return r;
+	/* A message that does not verify is counted and dropped by the
+	 * replica; only a failure of the core itself stops here. */
+	for (uint16_t i = 0; i < n; i++)
+		if ((r = scl_kv_receive(c->kv, msgs[i], now)) != SCL_OK)
+			return r;
 	return kv_reply(c, body, scl_slice_of(NULL, 0));
 }
 

@@ -32,6 +32,8 @@
 #include "worker_int.h"
 
 #define APPEND_WINDOW 64
+/* Where an `M` request's message count sits: after op and time. */
+#define RECEIVE_COUNT_AT 9
 #define ROUTE_MAX 256
 
 /* A client reply held until the servers hold its writes. */
@@ -65,6 +67,7 @@ struct node {
 	uint64_t served;		/* client operations, reads included */
 	uint64_t served_at_seal;	/* `served` when a batch last sealed */
 	bool sealing, more;
+	uint16_t receive_count;		/* messages in the `M` call being built */
 	struct held_reply *held;
 	uint64_t next_sub_ms;
 	uint64_t published, fetched_in, appended;
@@ -1019,21 +1022,65 @@ read_clients(struct node *n)
 		group_run(n, p, groups);
 }
 
-/* A message for the core: a peer's (through the router) or fetched. */
+/*
+ * Messages for the core, peers' (through the router) or fetched, handed
+ * over several to a call (core op `M`): one ring round trip, and one
+ * wake-up of the core, for all that waited.
+ */
 static void
-to_core(struct node *n, struct scl_slice msg)
+receive_begin(struct node *n)
 {
-	struct scl_slice results;
 	struct scl_enc e;
 
 	scl_buf_clear(&n->req);
 	scl_enc_init(&e, &n->req);
 	scl_enc_u8(&e, SCL_CORE_KV_RECEIVE);
 	scl_enc_u64(&e, scl_clock_wall_us());
+	scl_enc_u16(&e, 0);	/* the count, set by receive_run */
+	n->receive_count = 0;
+	if (e.err != SCL_OK)
+		scl_buf_clear(&n->req);
+}
+
+/* Adds @msg; false (and the request as it was) if it cannot. */
+static bool
+receive_add(struct node *n, struct scl_slice msg)
+{
+	size_t mark = n->req.len;
+	struct scl_enc e;
+
+	if (mark == 0 || n->receive_count == RECEIVE_MAX)
+		return false;
+	scl_enc_init(&e, &n->req);
 	scl_enc_blob32(&e, msg.ptr, msg.len);
-	if (e.err == SCL_OK && kv_call(n, &results) != SCL_OK)
+	if (e.err != SCL_OK) {
+		n->req.len = mark;
+		return false;
+	}
+	n->receive_count++;
+	return true;
+}
+
+/* Whether the request is full enough to make the call now. */
+static bool
+receive_full(const struct node *n)
+{
+	return n->receive_count == RECEIVE_MAX ||
+	    n->req.len >= RECEIVE_SOFT_BYTES;
+}
+
+static void
+receive_run(struct node *n)
+{
+	struct scl_slice results;
+
+	if (n->receive_count == 0)
+		return;
+	scl_le16_store(n->req.ptr + RECEIVE_COUNT_AT, n->receive_count);
+	n->receive_count = 0;
+	if (kv_call(n, &results) != SCL_OK)
 		scl_log(&n->w->opt.log, SCL_LOG_WARN, "worker",
-		    "the core refused a message: %s", scl_err_last());
+		    "the core refused messages: %s", scl_err_last());
 	if (n->more)
 		(void)tick(n); /* which takes outputs until none is left */
 }
@@ -1041,22 +1088,32 @@ to_core(struct node *n, struct scl_slice msg)
 static void
 read_router(struct node *n)
 {
+	receive_begin(n);
 	for (;;) {
 		zmq_msg_t m;
 		struct scl_router_msg rm;
 		zmq_msg_init(&m);
 		if (zmq_msg_recv(&m, n->router, ZMQ_DONTWAIT) < 0) {
 			zmq_msg_close(&m);
-			return;
+			break;
 		}
 		if (scl_router_msg_decode(&rm, scl_slice_of(zmq_msg_data(&m),
 			zmq_msg_size(&m))) == SCL_OK &&
 		    rm.type == SCL_ROUTER_PUB &&
-		    memcmp(rm.name, n->name, SCL_NAME_BYTES) == 0)
-			to_core(n, rm.payload);
+		    memcmp(rm.name, n->name, SCL_NAME_BYTES) == 0 &&
+		    !receive_add(n, rm.payload)) {
+			receive_run(n);
+			receive_begin(n);
+			(void)receive_add(n, rm.payload);
+		}
 		scl_err_clear();
 		zmq_msg_close(&m);
+		if (receive_full(n)) {
+			receive_run(n);
+			receive_begin(n);
+		}
 	}
+	receive_run(n);
 }
 
 static void
@@ -1075,8 +1132,10 @@ read_fetcher(struct node *n)
 			    "caught up with the capsule servers");
 		} else {
 			n->fetched_in++;
-			to_core(n, scl_slice_of(zmq_msg_data(&m),
-			    zmq_msg_size(&m)));
+			receive_begin(n);
+			if (receive_add(n, scl_slice_of(zmq_msg_data(&m),
+				zmq_msg_size(&m))))
+				receive_run(n);
 		}
 		zmq_msg_close(&m);
 	}

@@ -13,6 +13,10 @@
 #include "scl/worker.h"
 
 #define MSG_MAX ((size_t)17 << 20)
+/* Peers' messages handed to the core in one call (core op `M`), and the
+ * bytes after which the host makes the call with fewer. */
+#define RECEIVE_MAX 64
+#define RECEIVE_SOFT_BYTES ((size_t)4 << 20)
 /* A KV reply carries at most this much of queued outputs; the rest
  * waits for the next call (the reply says "more"). */
 #define OUTPUTS_MAX_BYTES ((size_t)8 << 20)
