@@ -21,6 +21,12 @@ uint64_t scl_clock_wall_us(void);
 uint64_t scl_clock_mono_ns(void);
 
 static inline uint64_t
+scl_clock_mono_us(void)
+{
+	return scl_clock_mono_ns() / 1000u;
+}
+
+static inline uint64_t
 scl_clock_mono_ms(void)
 {
 	return scl_clock_mono_ns() / 1000000u;

@@ -131,7 +131,6 @@ struct appender {
 	struct scl_client *c;
 	struct app_entry *q;	/* chain order; submitted ones first */
 	size_t nq, cap;
-	size_t waiting_bytes;	/* in entries not yet submitted */
 	uint64_t urgent;	/* a client waits for the servers to hold this */
 	uint64_t sent;		/* `through` of the newest entry submitted */
 	bool stop;
@@ -173,12 +172,24 @@ settle(struct scl_client *c, uint64_t ticket)
 		scl_err_clear();
 }
 
+/* Bytes in the entries not yet submitted (a handful: they merge). */
+static size_t
+app_waiting_bytes(const struct appender *a)
+{
+	size_t bytes = 0;
+
+	for (size_t i = 0; i < a->nq; i++)
+		if (!a->q[i].submitted)
+			bytes += a->q[i].batch.data.len;
+	return bytes;
+}
+
 /* Whether the first waiting entry, @e, should go now. */
 static bool
 app_due(const struct appender *a, const struct app_entry *e, uint64_t now)
 {
 	return a->stop || a->urgent > a->sent ||
-	    a->waiting_bytes >= APPEND_EAGER_BYTES ||
+	    app_waiting_bytes(a) >= APPEND_EAGER_BYTES ||
 	    now >= e->arrived_us + a->n->opt.store_delay_us;
 }
 
@@ -188,7 +199,7 @@ app_due(const struct appender *a, const struct app_entry *e, uint64_t now)
 static long
 app_timeout_ms(const struct appender *a)
 {
-	uint64_t now = scl_clock_mono_ns() / 1000, due;
+	uint64_t now = scl_clock_mono_us(), due;
 
 	if (a->nq == 0)
 		return -1;
@@ -224,7 +235,7 @@ app_take(struct appender *a, zmq_msg_t *m)
 	memset(e, 0, sizeof(*e));
 	scl_capsule_batch_init(&e->batch);
 	e->through = scl_le64_load(p);
-	e->arrived_us = scl_clock_mono_ns() / 1000;
+	e->arrived_us = scl_clock_mono_us();
 	if (scl_kv_msg_to_batch(scl_slice_of(p + 8, len - 8), &e->batch) !=
 	    SCL_OK) {
 		/* The core's own output: a bug, and the servers will see a
@@ -236,7 +247,6 @@ app_take(struct appender *a, zmq_msg_t *m)
 		scl_capsule_batch_dispose(&e->batch);
 		return true;
 	}
-	a->waiting_bytes += e->batch.data.len;
 	a->nq++;
 	return true;
 }
@@ -269,7 +279,7 @@ app_receive(struct appender *a)
 static bool
 app_submit(struct appender *a)
 {
-	uint64_t now = scl_clock_mono_ns() / 1000;
+	uint64_t now = scl_clock_mono_us();
 	size_t inflight = 0;
 
 	for (size_t i = 0; i < a->nq; i++) {
@@ -298,9 +308,6 @@ app_submit(struct appender *a)
 		}
 		e->submitted = true;
 		a->sent = e->through;
-		a->waiting_bytes = 0;
-		for (size_t k = i + 1; k < a->nq; k++)
-			a->waiting_bytes += a->q[k].batch.data.len;
 		inflight++;
 	}
 	return true;
@@ -678,7 +685,7 @@ dispatch(struct node *n, struct scl_slice body, struct scl_slice *results)
 			publish(n, msg);
 		if (kind == SCL_KV_OUT_BATCH && through > n->sealed) {
 			n->sealed = through;
-			n->sealed_at_us = scl_clock_mono_ns() / 1000;
+			n->sealed_at_us = scl_clock_mono_us();
 			n->served_at_seal = n->served;
 		}
 		if (kind == SCL_KV_OUT_BATCH && n->app) {
@@ -1304,7 +1311,7 @@ clock_batches(struct node *n)
 {
 	uint64_t due = clock_due_us(n);
 
-	if (due == 0 || scl_clock_mono_ns() / 1000 < due)
+	if (due == 0 || scl_clock_mono_us() < due)
 		return;
 	if (close_batch_now(n) != SCL_OK) {
 		/* Not again until the core takes more operations (it would
@@ -1407,7 +1414,7 @@ scl_worker_serve(struct scl_worker *w, const struct scl_worker_serve_options *op
 		if (wait_us > 50000)
 			wait_us = 50000;
 		if ((due = clock_due_us(n)) != 0) {
-			uint64_t mono = scl_clock_mono_ns() / 1000;
+			uint64_t mono = scl_clock_mono_us();
 			uint64_t left = due > mono ? due - mono : 0;
 			if (left < wait_us)
 				wait_us = left;
@@ -1429,8 +1436,8 @@ scl_worker_serve(struct scl_worker *w, const struct scl_worker_serve_options *op
 			e = scl_err_set(SCL_EIO, "%s", n->thread_why);
 			break;
 		}
-		if (ready == 0 && timeout == 0 && wait_us > 0)
-			usleep((useconds_t)(wait_us < 200 ? wait_us : 200));
+		if (ready == 0 && n->sealing && wait_us > 0)
+			usleep((useconds_t)wait_us);
 		/* Peers' batches first: the clients' reads waiting behind
 		 * them then see their writes, and a batch does not wait for
 		 * a group of client requests to be served. */
