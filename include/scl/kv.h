@@ -62,9 +62,8 @@ struct scl_kv_options {
 	struct scl_actors *actors;	/* borrowed; sealing runs on them */
 	size_t batch_max_puts;		/* 0: 1024 */
 	size_t batch_max_bytes;		/* 0: 256 KiB */
-	/* 0: 2000.  A worker's host also seals the batch as soon as the
-	 * servers hold the previous one, so it uses 5000 (its default;
-	 * docs/BENCHMARKS.md). */
+	/* 0: 2000.  A worker's host closes batches sooner with its seal
+	 * clock and uses 10000 as the bound (docs/OPERATIONS.md). */
 	uint64_t batch_delay_us;
 	size_t pending_max_bytes;	/* out-of-order buffer; 0: 64 MiB */
 	uint64_t fetch_retry_us;	/* 0: 200000 */
