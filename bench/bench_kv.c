@@ -600,9 +600,10 @@ run_loads(const struct cfg *cf, const char *const *eps, int n_eps,
 }
 
 /* One op on @c (a put of @value, or a get if @value is NULL); for a get,
- * whether the key was found. */
+ * whether the key was found and (if @got is not NULL) its value. */
 static bool
-conn_op(struct conn *c, struct scl_slice key, const char *value, bool *found)
+conn_op(struct conn *c, struct scl_slice key, const char *value, bool *found,
+    struct scl_buf *got)
 {
 	struct scl_kvreq q = { .op = value ? SCL_KVREQ_PUT : SCL_KVREQ_GET };
 	struct scl_buf body;
@@ -620,6 +621,8 @@ conn_op(struct conn *c, struct scl_slice key, const char *value, bool *found)
 	if (ok && found) {
 		scl_dec_init(&d, scl_buf_slice(&body), "result");
 		*found = scl_kvres_decode(&d, q.op, &res) == SCL_OK && res.ok;
+		if (*found && got)
+			ok = scl_buf_set(got, res.value) == SCL_OK;
 	}
 	scl_buf_dispose(&body);
 	return ok;
@@ -647,7 +650,7 @@ await_mesh(struct env *e)
 		for (int w = 0; w < e->n_workers; w++) {
 			int kl = snprintf(key, sizeof(key), "bench/mesh/%d", w);
 			if (!conn_op(&c[w], scl_slice_of(key, (size_t)kl), value,
-				NULL))
+				NULL, NULL))
 				goto done;
 		}
 		usleep(50000);
@@ -657,7 +660,7 @@ await_mesh(struct env *e)
 				    "bench/mesh/%d", w);
 				bool found = false;
 				if (!conn_op(&c[v], scl_slice_of(key, (size_t)kl),
-					NULL, &found))
+					NULL, &found, NULL))
 					goto done;
 				all = found;
 			}
@@ -789,48 +792,33 @@ probe_main(void *arg)
 {
 	struct probe *p = arg;
 	struct conn w, r;
-	struct scl_buf body;
+	struct scl_buf got;
 	double deadline = bench_now() + p->seconds;
 
-	scl_buf_init(&body);
+	scl_buf_init(&got);
 	if (!conn_open(&w, p->writer_ep) || !conn_open(&r, p->reader_ep)) {
 		p->failed = true;
 		return NULL;
 	}
 	for (uint64_t seq = 1; bench_now() < deadline && p->n < 20000; seq++) {
+		struct scl_slice key = scl_slice_of("probe", 5);
 		char v[32];
-		struct scl_kvreq put = { .op = SCL_KVREQ_PUT };
-		struct scl_kvreq get = { .op = SCL_KVREQ_GET };
 		double t0, tg = 0, put_ms;
 		bool seen = false;
-		int len = snprintf(v, sizeof(v), "%llu", (unsigned long long)seq);
-		put.key = get.key = scl_slice_of("probe", 5);
-		put.value = scl_slice_of(v, (size_t)len);
-		scl_buf_clear(&w.ops);
-		if (scl_kvreq_encode(&w.ops, &put) != SCL_OK)
-			break;
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)seq);
 		t0 = bench_now();
-		if (!conn_send(&w, SCL_KVCLIENT_OPS, 0, 1) || !conn_recv(&w,
-			NULL)) {
+		if (!conn_op(&w, key, v, NULL, NULL)) {
 			p->failed = true;
 			break;
 		}
 		put_ms = (bench_now() - t0) * 1000.0;
-		scl_buf_clear(&r.ops);
-		if (scl_kvreq_encode(&r.ops, &get) != SCL_OK)
-			break;
 		while (!seen && bench_now() - t0 < 2.0) {
-			struct scl_dec d;
-			struct scl_kvres res;
+			bool found = false;
 			tg = bench_now();
-			if (!conn_send(&r, SCL_KVCLIENT_OPS, 0, 1) ||
-			    !conn_recv(&r, &body))
+			if (!conn_op(&r, key, NULL, &found, &got))
 				break;
-			scl_dec_init(&d, scl_buf_slice(&body), "result");
-			seen = scl_kvres_decode(&d, SCL_KVREQ_GET, &res) ==
-				SCL_OK &&
-			    res.ok && res.value.len == (size_t)len &&
-			    memcmp(res.value.ptr, v, (size_t)len) == 0;
+			seen = found && got.len == strlen(v) &&
+			    memcmp(got.ptr, v, got.len) == 0;
 			if (!seen)
 				usleep(250);
 		}
@@ -843,7 +831,7 @@ probe_main(void *arg)
 			p->failed = true;
 		usleep(5000);
 	}
-	scl_buf_dispose(&body);
+	scl_buf_dispose(&got);
 	conn_close(&w);
 	conn_close(&r);
 	return NULL;
