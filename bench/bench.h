@@ -39,6 +39,9 @@ bool bench_run(char *const argv[], char *out, size_t cap);
  * contain @needle. */
 bool bench_wait_file(const char *path, const char *needle, double secs);
 
+/** CPU seconds (user + system) @pid has used so far, or -1. */
+double bench_cpu_secs(pid_t pid);
+
 /** SIGTERM, then waits (SIGKILL after 5 s). */
 void bench_stop(pid_t pid);
 

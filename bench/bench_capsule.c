@@ -419,6 +419,9 @@ static const struct cli_opt boundary_opts[] = {
 
 static const struct cli_opt server_opts[] = {
 	{ "batches", "N", "batches of 64 x 1 KiB per configuration", "1000" },
+	{ "grow-mb", "MB", "instead: grow one server's store to MB with "
+			   "KVS-sized appends, printing its CPU per append "
+			   "as it fills", "0" },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -57,6 +57,7 @@ struct cluster {
 	int n;
 	pid_t pid[3];
 	char addr[3][64];
+	char data[3][PATH_MAX];
 };
 
 static int
@@ -73,15 +74,15 @@ cluster_start(struct cluster *c, int n, const char *root, const char *tag)
 		snprintf(c->addr[i], sizeof(c->addr[i]), "tcp://127.0.0.1:%d",
 		    bench_free_port());
 	for (int i = 0; i < n; i++) {
-		char data[PATH_MAX], ready[PATH_MAX], peers[256] = "";
+		char *data = c->data[i], ready[PATH_MAX], peers[256] = "";
 		size_t k = 0;
 		for (int j = 0; j < n; j++)
 			if (j != i)
 				k += (size_t)snprintf(peers + k,
 				    sizeof(peers) - k, "%s%s", k ? "," : "",
 				    c->addr[j]);
-		if ((size_t)snprintf(data, sizeof(data), "%s/%s-s%d", root, tag,
-			i) >= sizeof(data) ||
+		if ((size_t)snprintf(data, sizeof(c->data[i]), "%s/%s-s%d",
+			root, tag, i) >= sizeof(c->data[i]) ||
 		    (size_t)snprintf(ready, sizeof(ready), "%s/%s-r%d", root,
 			tag, i) >= sizeof(ready))
 			return -1;
@@ -235,6 +236,137 @@ done:
 	return e;
 }
 
+/* One server, KVS-shaped appends (4 records of 64 KiB each, 2 in flight,
+ * as a worker's appender sends them) until the store holds @grow_mb,
+ * printing every @step_mb what an append costs the server: its CPU per
+ * append, the rate, the latency and the store's file size.  A server
+ * whose cost grows with its store would show here. */
+static enum scl_err
+run_growth(struct cluster *cl, uint64_t grow_mb, uint64_t step_mb)
+{
+	enum { PAYLOAD = 64 * 1024, PER_APPEND = 4, WINDOW = 2 };
+	const char *addrs[1] = { cl->addr[0] };
+	size_t per_step = (size_t)(step_mb << 20) / (PAYLOAD * PER_APPEND);
+	size_t steps = (size_t)(grow_mb / step_mb);
+	struct scl_client *c = NULL;
+	struct scl_capsule_writer *w = NULL;
+	struct scl_capsule_meta m;
+	struct scl_capsule_head head;
+	struct scl_capsule_batch b;
+	struct scl_sign_key owner;
+	struct scl_buf meta;
+	uint8_t name[32], key[32], *data = malloc(PAYLOAD);
+	uint64_t tickets[WINDOW] = { 0 }, sent = 0, acked = 0;
+	double when[WINDOW] = { 0 }, *lat = calloc(per_step, sizeof(*lat));
+	char store[PATH_MAX + 32];
+	enum scl_err e;
+
+	scl_buf_init(&meta);
+	scl_capsule_batch_init(&b);
+	memset(&m, 0, sizeof(m));
+	memset(&head, 0, sizeof(head));
+	if (!data || !lat) {
+		e = scl_err_set(SCL_ENOMEM, "bench buffers");
+		goto done;
+	}
+	snprintf(store, sizeof(store), "%s/store/data.mdb", cl->data[0]);
+	scl_random(data, PAYLOAD);
+	scl_random(key, sizeof(key));
+	scl_sign_keygen(&owner);
+	memcpy(m.owner, owner.public_key, 32);
+	m.created_us = cli_now_us();
+	m.aead = SCL_AEAD_AES256GCM;
+	m.replicas = m.write_quorum = m.n_servers = 1;
+	snprintf(m.servers[0], sizeof(m.servers[0]), "%s", cl->addr[0]);
+	if ((e = scl_capsule_meta_encode(&meta, &m, &owner)) != SCL_OK ||
+	    (e = scl_client_new(&c, addrs, 1, NULL)) != SCL_OK)
+		goto done;
+	scl_capsule_name(name, scl_buf_slice(&meta));
+	if ((e = scl_client_create(c, scl_buf_slice(&meta), 1)) != SCL_OK ||
+	    (e = scl_capsule_writer_new(&w, name, SCL_AEAD_AES256GCM, &owner, 1,
+		 key, &head)) != SCL_OK)
+		goto done;
+	for (size_t step = 0; step < steps && e == SCL_OK; step++) {
+		double t0 = bench_now(), cpu0 = bench_cpu_secs(cl->pid[0]);
+		size_t n = 0;
+		struct stat st;
+
+		while (n < per_step && e == SCL_OK) {
+			if (sent - acked == WINDOW) {
+				size_t k = acked % WINDOW;
+				if ((e = scl_client_append_wait(c, tickets[k],
+					 NULL)) != SCL_OK)
+					break;
+				lat[n++] = bench_now() - when[k];
+				acked++;
+			}
+			scl_capsule_batch_clear(&b);
+			for (size_t r = 0; r < PER_APPEND && e == SCL_OK; r++) {
+				data[0] = (uint8_t)r;
+				e = scl_capsule_writer_append(w, &b,
+				    SCL_RECORD_DATA,
+				    scl_slice_of(data, PAYLOAD));
+			}
+			if (e == SCL_OK)
+				e = scl_capsule_writer_seal_batch(w, &b,
+				    cli_now_us());
+			when[sent % WINDOW] = bench_now();
+			if (e == SCL_OK)
+				e = scl_client_append_submit(c, &b, 1, WINDOW,
+				    &tickets[sent++ % WINDOW]);
+		}
+		if (e != SCL_OK)
+			break;
+		t0 = bench_now() - t0;
+		printf("{\"bench\":\"server\",\"what\":\"growth\","
+		       "\"stored_mb\":%llu,\"file_mb\":%.0f,"
+		       "\"appends_per_s\":%.1f,\"server_cpu_ms_per_append\":"
+		       "%.3f,\"p50_ms\":%.2f,\"p99_ms\":%.2f}\n",
+		    (unsigned long long)((step + 1) * step_mb),
+		    stat(store, &st) == 0 ? (double)st.st_size / (1 << 20) : 0,
+		    (double)n / t0,
+		    (bench_cpu_secs(cl->pid[0]) - cpu0) * 1e3 / (double)n,
+		    bench_quantile(lat, n, 0.5) * 1e3,
+		    bench_quantile(lat, n, 0.99) * 1e3);
+		fflush(stdout);
+	}
+	while (acked < sent && e == SCL_OK)
+		e = scl_client_append_wait(c, tickets[acked++ % WINDOW], NULL);
+done:
+	scl_sign_key_wipe(&owner);
+	scl_capsule_writer_free(w);
+	scl_client_free(c);
+	scl_capsule_batch_dispose(&b);
+	scl_buf_dispose(&meta);
+	free(data);
+	free(lat);
+	return e;
+}
+
+static int
+bench_server_growth(struct cli_args *a, const char *root, uint64_t grow_mb)
+{
+	uint64_t step = grow_mb < 2048 ? (grow_mb + 7) / 8 : 256;
+	struct cluster one;
+	char rm[PATH_MAX + 16];
+	enum scl_err e = SCL_OK;
+	int started;
+
+	memset(&one, 0, sizeof(one));
+	fprintf(stderr, "bench server: growing one server's store to %llu MB "
+			"in steps of %llu MB...\n",
+	    (unsigned long long)grow_mb, (unsigned long long)step);
+	if ((started = cluster_start(&one, 1, root, "grow")) == 0)
+		e = run_growth(&one, grow_mb, step);
+	cluster_stop(&one);
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", root);
+	if (system(rm) != 0)
+		fprintf(stderr, "bench server: could not remove %s\n", root);
+	if (started != 0)
+		return cli_fail(a, "could not start a server under %s", root);
+	return e == SCL_OK ? CLI_OK : cli_fail_err(a, e);
+}
+
 int bench_server(struct cli_args *a);
 
 int
@@ -245,11 +377,13 @@ bench_server(struct cli_args *a)
 	struct cluster one, three;
 	struct load_result r1 = { 0 }, r3 = { 0 }, l1 = { 0 }, l3 = { 0 };
 	struct load_result small = { 0 };
-	uint64_t batches;
+	uint64_t batches, grow_mb;
 	double fsync_rate;
 	enum scl_err e = SCL_OK;
 
 	if (!cli_get_u64(a, "batches", 1000, 10, 1000000, &batches))
+		return CLI_USAGE;
+	if (!cli_get_u64(a, "grow-mb", 0, 0, 1 << 20, &grow_mb))
 		return CLI_USAGE;
 	if ((size_t)snprintf(root, sizeof(root), "%s/scl-bench-XXXXXX",
 		dir ? dir : (getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp")) >=
@@ -258,6 +392,8 @@ bench_server(struct cli_args *a)
 	if (mkdtemp(root) == NULL)
 		return cli_fail(a, "cannot create %s: %s", root,
 		    strerror(errno));
+	if (grow_mb)
+		return bench_server_growth(a, root, grow_mb);
 	fprintf(stderr, "bench server: raw LMDB fsync'd commits...\n");
 	snprintf(path, sizeof(path), "%s/raw", root);
 	fsync_rate = lmdb_commit_rate(path, 2.0);
