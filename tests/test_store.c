@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -229,6 +232,77 @@ test_store_group_commit(void **state)
 	scl_store_committer_free(c);
 }
 
+/* The fraction of @path's pages in the page cache. */
+static double
+resident_fraction(const char *path)
+{
+	struct stat st;
+	unsigned char *vec;
+	size_t pages, in = 0;
+	long psz = sysconf(_SC_PAGESIZE);
+	int fd = open(path, O_RDONLY);
+	void *map;
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	pages = ((size_t)st.st_size + (size_t)psz - 1) / (size_t)psz;
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(map != MAP_FAILED);
+	assert_non_null(vec = malloc(pages));
+	assert_int_equal(mincore(map, (size_t)st.st_size, vec), 0);
+	for (size_t i = 0; i < pages; i++)
+		in += vec[i] & 1;
+	free(vec);
+	munmap(map, (size_t)st.st_size);
+	close(fd);
+	return (double)in / (double)pages;
+}
+
+/* Records the committer made durable leave the page cache (the store is
+ * write-mostly; store.c says why), and still read back whole. */
+static void
+test_store_committer_drops_written_pages(void **state)
+{
+	enum { JOBS = 80, RECORDS = 4, PAYLOAD = 64 * 1024 };
+	struct fixture *f = *state;
+	struct scl_store_committer *c;
+	struct scl_capsule_batch b[JOBS];
+	struct scl_store_job j[JOBS];
+	uint8_t *data = malloc(PAYLOAD);
+	char path[4200];
+	double resident = 1;
+
+	assert_non_null(data);
+	scl_random(data, PAYLOAD);
+	snprintf(path, sizeof(path), "%s/db/data.mdb", f->dir);
+	assert_scl_ok(scl_store_committer_new(&c, f->store, 0));
+	for (int i = 0; i < JOBS; i++) {
+		scl_capsule_batch_init(&b[i]);
+		for (int r = 0; r < RECORDS; r++)
+			assert_scl_ok(scl_capsule_writer_append(f->t.w, &b[i],
+			    SCL_RECORD_DATA, scl_slice_of(data, PAYLOAD)));
+		assert_scl_ok(scl_capsule_writer_seal_batch(f->t.w, &b[i], 42));
+		/* One at a time, so no transaction is larger than a job
+		 * and what stays cached at the end is bounded. */
+		scl_store_job_single(&j[i], &b[i]);
+		assert_scl_ok(scl_store_committer_submit(c, &j[i]));
+		assert_scl_ok(scl_store_committer_wait(c, &j[i]));
+	}
+	/* 20 MiB were written; the releaser drops them in the background
+	 * every 8 MiB, so at most the last 8 MiB may stay. */
+	for (int t = 0; t < 100 && (resident = resident_fraction(path)) > 0.6;
+	     t++)
+		usleep(20000);
+	print_message("page cache after 20 MiB of commits: %.0f%% of the "
+		      "store resident\n", resident * 100);
+	assert_true(resident <= 0.6);
+	scl_store_committer_free(c);
+	verify_all(f, JOBS * RECORDS);
+	for (int i = 0; i < JOBS; i++)
+		scl_capsule_batch_dispose(&b[i]);
+	free(data);
+}
+
 /* A job that conflicts fails alone; the jobs around it commit. */
 static void
 test_store_committer_isolates_failures(void **state)
@@ -423,6 +497,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_store_committer_isolates_failures, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_store_committer_drops_written_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_appender_pipeline,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -9,6 +9,11 @@
  * job that does not continue its chains fails alone; a failure while
  * writing or committing (full map, I/O) fails every job in the
  * transaction, since none of them was stored.
+ *
+ * A second thread drops what the commits wrote from the page cache every
+ * RELEASE_BYTES (store.c says why); it takes milliseconds, mostly waiting
+ * for every CPU to drain its page lists, so it never runs on the commit
+ * path.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -19,13 +24,16 @@
 
 #define DEFAULT_QUEUE_BYTES ((size_t)64 << 20)
 #define TXN_BYTES_MAX ((size_t)64 << 20)
+#define RELEASE_BYTES ((size_t)8 << 20)
 
 struct scl_store_committer {
 	struct scl_store *store;
-	pthread_t thread;
+	pthread_t thread, releaser;
 	pthread_mutex_t lock;
 	pthread_cond_t work;	/* queue became non-empty or stopping */
 	pthread_cond_t room;	/* queue bytes dropped or jobs completed */
+	pthread_cond_t release;	/* unreleased reached RELEASE_BYTES */
+	size_t unreleased;	/* committed since the cache was last dropped */
 	struct scl_store_job *head, *tail;
 	size_t queued_bytes, max_bytes;
 	bool stopping;
@@ -104,6 +112,7 @@ commit_group(struct scl_store_committer *c, struct scl_store_job *jobs)
 {
 	struct scl_store_job *callbacks = NULL;
 	MDB_txn *txn = NULL;
+	size_t group_bytes = 0;
 	enum scl_err e = SCL_OK;
 	int rc;
 
@@ -138,6 +147,7 @@ commit_group(struct scl_store_committer *c, struct scl_store_job *jobs)
 	pthread_mutex_lock(&c->lock);
 	for (struct scl_store_job *j = jobs, *next; j; j = next) {
 		next = j->next;
+		group_bytes += job_bytes(j);
 		c->stats.jobs++;
 		c->stats.batches += j->n_batches;
 		if (j->on_done) {
@@ -149,6 +159,8 @@ commit_group(struct scl_store_committer *c, struct scl_store_job *jobs)
 		}
 	}
 	c->stats.commits++;
+	if (e == SCL_OK && (c->unreleased += group_bytes) >= RELEASE_BYTES)
+		pthread_cond_signal(&c->release);
 	pthread_cond_broadcast(&c->room);
 	pthread_mutex_unlock(&c->lock);
 	for (struct scl_store_job *j = callbacks, *next; j; j = next) {
@@ -197,6 +209,50 @@ committer_main(void *arg)
 	return NULL;
 }
 
+static void
+committer_destroy(struct scl_store_committer *c)
+{
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->work);
+	pthread_cond_destroy(&c->room);
+	pthread_cond_destroy(&c->release);
+	free(c);
+}
+
+/* Tells both threads to stop and joins @t (the other is joined by the
+ * caller if it was started). */
+static void
+stop_thread(struct scl_store_committer *c, pthread_t t)
+{
+	pthread_mutex_lock(&c->lock);
+	c->stopping = true;
+	pthread_cond_broadcast(&c->work);
+	pthread_cond_broadcast(&c->release);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(t, NULL);
+}
+
+static void *
+releaser_main(void *arg)
+{
+	struct scl_store_committer *c = arg;
+
+	pthread_setname_np(pthread_self(), "scl-release");
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (c->unreleased < RELEASE_BYTES && !c->stopping)
+			pthread_cond_wait(&c->release, &c->lock);
+		if (c->stopping)
+			break;
+		c->unreleased = 0;
+		pthread_mutex_unlock(&c->lock);
+		scl_store__drop_cache(c->store);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
 enum scl_err
 scl_store_committer_new(struct scl_store_committer **out, struct scl_store *s,
     size_t max_queued_bytes)
@@ -212,12 +268,15 @@ scl_store_committer_new(struct scl_store_committer **out, struct scl_store *s,
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->work, NULL);
 	pthread_cond_init(&c->room, NULL);
+	pthread_cond_init(&c->release, NULL);
 	if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
-		pthread_mutex_destroy(&c->lock);
-		pthread_cond_destroy(&c->work);
-		pthread_cond_destroy(&c->room);
-		free(c);
+		committer_destroy(c);
 		return scl_err_set(SCL_ENOMEM, "cannot start committer thread");
+	}
+	if (pthread_create(&c->releaser, NULL, releaser_main, c) != 0) {
+		stop_thread(c, c->thread);
+		committer_destroy(c);
+		return scl_err_set(SCL_ENOMEM, "cannot start releaser thread");
 	}
 	*out = c;
 	return SCL_OK;
@@ -228,15 +287,9 @@ scl_store_committer_free(struct scl_store_committer *c)
 {
 	if (c == NULL)
 		return;
-	pthread_mutex_lock(&c->lock);
-	c->stopping = true;
-	pthread_cond_broadcast(&c->work);
-	pthread_mutex_unlock(&c->lock);
-	pthread_join(c->thread, NULL);
-	pthread_mutex_destroy(&c->lock);
-	pthread_cond_destroy(&c->work);
-	pthread_cond_destroy(&c->room);
-	free(c);
+	stop_thread(c, c->thread);
+	pthread_join(c->releaser, NULL);
+	committer_destroy(c);
 }
 
 enum scl_err

@@ -32,4 +32,8 @@ enum scl_err scl_store__get_head(struct scl_store *s, MDB_txn *txn,
 enum scl_err scl_store__apply(struct scl_store *s, MDB_txn *txn,
     const struct scl_capsule_batch *b);
 
+/** Drops the store file's clean pages that nobody maps from the page
+ * cache (store.c says why).  Slow-ish (ms): not on a commit's path. */
+void scl_store__drop_cache(struct scl_store *s);
+
 #endif
