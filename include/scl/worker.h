@@ -211,6 +211,10 @@ struct scl_worker_serve_options {
 	/* How long sealed batches may wait to go to the servers together as
 	 * one append (0: at once).  A durable request does not wait. */
 	uint64_t store_delay_us;
+	/* The most sealed bytes that may wait for the servers (0: 64 MiB);
+	 * beyond it the worker takes no requests until they hold some: a
+	 * worker cut off from its servers must not grow without bound. */
+	size_t unstored_max_bytes;
 };
 
 /**

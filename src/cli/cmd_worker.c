@@ -30,7 +30,7 @@ serve_kv(struct cli_args *a, struct scl_worker *w, struct local *l)
 	struct scl_worker_kv_options ko;
 	struct scl_worker_serve_options so;
 	const char *servers[SCL_SERVERS_MAX];
-	uint64_t batch, delay, gap, clock_max, store_delay;
+	uint64_t batch, delay, gap, clock_max, store_delay, unstored_mb;
 	enum scl_err e;
 
 	memset(&ko, 0, sizeof(ko));
@@ -39,7 +39,8 @@ serve_kv(struct cli_args *a, struct scl_worker *w, struct local *l)
 	    !cli_get_u64(a, "batch-delay-us", 10000, 50, 10000000, &delay) ||
 	    !cli_get_u64(a, "seal-gap-us", 2000, 100, 10000000, &gap) ||
 	    !cli_get_u64(a, "seal-clock-max", 0, 0, UINT32_MAX, &clock_max) ||
-	    !cli_get_u64(a, "store-delay-us", 40000, 0, 10000000, &store_delay))
+	    !cli_get_u64(a, "store-delay-us", 40000, 0, 10000000, &store_delay) ||
+	    !cli_get_u64(a, "unstored-max-mb", 64, 1, 65536, &unstored_mb))
 		return CLI_USAGE;
 	ko.batch_max_puts = (size_t)batch;
 	ko.batch_delay_us = delay;
@@ -57,6 +58,7 @@ serve_kv(struct cli_args *a, struct scl_worker *w, struct local *l)
 	so.seal_gap_us = gap;
 	so.seal_clock_max = clock_max;
 	so.store_delay_us = store_delay;
+	so.unstored_max_bytes = (size_t)unstored_mb << 20;
 	if (l->client && !ko.plain) {
 		so.n_servers = scl_client_count(l->client);
 		for (size_t i = 0; i < so.n_servers && i < SCL_SERVERS_MAX; i++)
@@ -276,6 +278,9 @@ static const struct cli_opt worker_opts[] = {
 				  "append (a durable request does not wait)",
 	    "40000" },
 	{ "tee", "BACKEND", "thread, process or crossing", "process" },
+	{ "unstored-max-mb", "MB", "KVS: sealed writes that may wait for the "
+				   "servers; beyond, requests wait until "
+				   "the servers hold some", "64" },
 	{ NULL, NULL, NULL, NULL },
 };
 

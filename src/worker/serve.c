@@ -117,6 +117,9 @@ thread_failed(struct node *n, const char *who)
  * the delay: an append this big gains nothing from growing. */
 #define APPEND_EAGER_BYTES ((size_t)4 << 20)
 #define URGENT_FRAME_BYTES 8
+#define UNSTORED_MAX_DEFAULT ((size_t)64 << 20)
+/* Frames the main loop may queue for the appender beyond what it holds. */
+#define APPEND_PIPE_FRAMES 16
 
 struct app_entry {
 	uint64_t through, ticket;
@@ -133,6 +136,9 @@ struct appender {
 	size_t nq, cap;
 	uint64_t urgent;	/* a client waits for the servers to hold this */
 	uint64_t sent;		/* `through` of the newest entry submitted */
+	size_t held;		/* sum of the entries' data lengths */
+	size_t held_max;
+	bool full;		/* held reached held_max (said in the log) */
 	bool stop;
 };
 
@@ -247,15 +253,36 @@ app_take(struct appender *a, zmq_msg_t *m)
 		scl_capsule_batch_dispose(&e->batch);
 		return true;
 	}
+	a->held += e->batch.data.len;
 	a->nq++;
 	return true;
+}
+
+/* Whether the appender holds all it may; says so when that changes.
+ * While it does, it takes no frames, the pipe from the main loop fills,
+ * and the main loop stops taking requests (to_appender). */
+static bool
+app_full(struct appender *a)
+{
+	bool full = a->held >= a->held_max;
+
+	if (full != a->full)
+		scl_log(&a->n->w->opt.log, full ? SCL_LOG_WARN : SCL_LOG_INFO,
+		    "worker", full ? "the servers do not hold the last %zu MiB "
+				     "of writes yet: requests wait until they do"
+				   : "the servers caught up (%zu MiB waiting): "
+				     "taking requests again",
+		    a->held >> 20);
+	a->full = full;
+	return full;
 }
 
 /* Takes every frame offered, waiting as app_timeout_ms says. */
 static void
 app_receive(struct appender *a)
 {
-	for (long timeout = app_timeout_ms(a); !a->stop; timeout = 0) {
+	for (long timeout = app_timeout_ms(a); !a->stop && !app_full(a);
+	     timeout = 0) {
 		zmq_msg_t m;
 		if (timeout != 0) {
 			zmq_pollitem_t it = { a->s, 0, ZMQ_POLLIN, 0 };
@@ -335,6 +362,7 @@ app_complete(struct appender *a)
 	}
 	scl_le64_store(done, e->through);
 	(void)zmq_send(a->s, done, sizeof(done), 0);
+	a->held -= e->batch.data.len;
 	scl_capsule_batch_dispose(&e->batch);
 	memmove(&a->q[0], &a->q[1], (a->nq - 1) * sizeof(*a->q));
 	a->nq--;
@@ -346,8 +374,13 @@ appender_main(void *arg)
 {
 	struct appender a = { .n = arg };
 	struct node *n = a.n;
+	int pipe = APPEND_PIPE_FRAMES;
 
+	a.held_max = n->opt.unstored_max_bytes ? n->opt.unstored_max_bytes
+					       : UNSTORED_MAX_DEFAULT;
 	a.s = zmq_socket(n->zctx, ZMQ_PAIR);
+	if (a.s != NULL)
+		(void)zmq_setsockopt(a.s, ZMQ_RCVHWM, &pipe, sizeof(pipe));
 	if (a.s == NULL || zmq_connect(a.s, "inproc://appender") != 0 ||
 	    scl_client_new(&a.c, n->opt.servers, n->opt.n_servers,
 		&n->copt) != SCL_OK) {
@@ -631,15 +664,23 @@ subscribe(struct node *n)
 	n->next_sub_ms = scl_clock_mono_ms() + SCL_ROUTER_RENEW_MS;
 }
 
+static void read_appender(struct node *n);
+
 /* Hands a sealed batch to the appender, waiting while its queue is
- * full (back-pressure), but not for an appender that is gone. */
+ * full (back-pressure), but not for an appender that is gone nor once
+ * the worker is told to stop (the batch then counts among the writes
+ * the servers do not hold, and the stop says how many). */
 static void
 to_appender(struct node *n, struct scl_slice frame)
 {
 	while (zmq_send(n->app, frame.ptr, frame.len, ZMQ_DONTWAIT) < 0 &&
-	    zmq_errno() == EAGAIN && !atomic_load(&n->thread_failed)) {
-		zmq_pollitem_t it = { n->app, 0, ZMQ_POLLOUT, 0 };
+	    zmq_errno() == EAGAIN && !atomic_load(&n->thread_failed) &&
+	    !atomic_load(&n->w->stop_serving)) {
+		zmq_pollitem_t it = { n->app, 0, ZMQ_POLLOUT | ZMQ_POLLIN, 0 };
 		(void)zmq_poll(&it, 1, 100);
+		/* The appender's completions must not fill their pipe while
+		 * this waits: it would block on them and never make room. */
+		read_appender(n);
 	}
 }
 
@@ -1165,7 +1206,7 @@ read_appender(struct node *n)
 static enum scl_err
 node_open(struct node *n)
 {
-	int zero = 0, hwm = 100000;
+	int zero = 0, hwm = 100000, pipe = APPEND_PIPE_FRAMES;
 	int64_t maxmsg = (int64_t)REPLY_MAX;
 	size_t len;
 
@@ -1197,15 +1238,19 @@ node_open(struct node *n)
 	}
 	if (n->opt.n_servers == 0)
 		return SCL_OK;
+	/* An inproc pipe's limits come from the options each end had when
+	 * it bound or connected: set before the bind. */
 	if ((n->app = zmq_socket(n->zctx, ZMQ_PAIR)) == NULL ||
-	    zmq_bind(n->app, "inproc://appender") != 0 ||
-	    (n->fetch = zmq_socket(n->zctx, ZMQ_PAIR)) == NULL ||
+	    (n->fetch = zmq_socket(n->zctx, ZMQ_PAIR)) == NULL)
+		return scl_err_set(SCL_EIO, "inproc sockets: %s",
+		    zmq_strerror(zmq_errno()));
+	zmq_setsockopt(n->app, ZMQ_SNDHWM, &pipe, sizeof(pipe));
+	zmq_setsockopt(n->fetch, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(n->fetch, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	if (zmq_bind(n->app, "inproc://appender") != 0 ||
 	    zmq_bind(n->fetch, "inproc://fetcher") != 0)
 		return scl_err_set(SCL_EIO, "inproc sockets: %s",
 		    zmq_strerror(zmq_errno()));
-	zmq_setsockopt(n->app, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-	zmq_setsockopt(n->fetch, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-	zmq_setsockopt(n->fetch, ZMQ_RCVHWM, &hwm, sizeof(hwm));
 	n->copt.timeout_ms = 2000;
 	n->copt.cancel = &n->closing;
 	n->copt.log = n->w->opt.log;

@@ -360,12 +360,38 @@ grep -q "catching up from fewer servers than a read quorum (2 of 3)" "$T/w7.log"
 n7=$(kv 7 scan --prefix last/ 2>/dev/null | grep -c "before-stop")
 [ "$n7" = 20 ] && ok || bad "worker 7 found $n7 of the 20 last puts on the one server left"
 stop_worker 7 "after catching up from one server"
+# Worker 8 (section 8) reads the capsule's metadata from the last server.
+HOST8=w4 W8=$(addr w4 14)
+start_worker 8 "$R1" "$W8" --no-catch-up --unstored-max-mb 1 --store-delay-us 0
+wait_log "$T/w8.log" "serving clients" || bad "worker 8: $(tail -n 3 "$T/w8.log")"
 kill -9 "$spid1"
 kv 5 put orphan/1 never-durable --no-wait >/dev/null 2>&1 || bad "a put without servers failed"
 sleep 1	# appends and fetches to servers that will not answer are pending
 stop_worker 5 "with its servers gone"
 grep -q "stopping with 1 operation the servers do not hold" "$T/w5.log" && ok ||
 	bad "worker 5 did not say what it could not store: $(tail -n 2 "$T/w5.log")"
+
+# --- 8. servers gone for good: what waits for them is bounded ------------------
+# With --unstored-max-mb 1 and no server to take its appends, a worker
+# takes puts while 1 MiB (and the few frames on their way to its
+# appender) waits, says so, then takes no more requests instead of
+# growing; a stop is still prompt.
+big=$(head -c 98304 /dev/zero | tr '\0' x)	# 96 KiB: 11 fill 1 MiB
+# At most 11-12 held by the appender and 32 frames on their way to it
+# (16 each side of the pipe).  Without the bound it takes them all: the
+# appender takes frames between its attempts (2 s each), sooner than the
+# 6 s a put waits.
+taken=0
+while [ "$taken" -lt 100 ] && on w4 "$SCL" kv put "big/$taken" "$big" --no-wait \
+	--worker "$W8" --timeout-ms 6000 >/dev/null 2>&1; do
+	taken=$((taken + 1))
+done
+echo "worker 8 took $taken puts of 96 KiB before it stopped taking requests"
+[ "$taken" -ge 1 ] && [ "$taken" -le 48 ] && ok ||
+	bad "worker 8 took $taken puts of 96 KiB with 1 MiB for what the servers do not hold"
+wait_log "$T/w8.log" "the servers do not hold the last 1 MiB of writes yet" && ok ||
+	bad "worker 8 did not say its writes wait for the servers: $(tail -n 2 "$T/w8.log")"
+stop_worker 8 "with all it may hold waiting for the servers"
 
 echo "test_kv_net ($([ "$NETNS" = 1 ] && echo namespaces || echo loopback)): $checks checks, $fails failed"
 [ "$fails" = 0 ]
