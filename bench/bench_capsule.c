@@ -404,6 +404,7 @@ static const struct cli_opt kv_opts[] = {
 	{ "seal-clock-max", "N", "the workers' --seal-clock-max", "0" },
 	{ "seal-gap-us", "US", "the workers' --seal-gap-us", "2000" },
 	{ "seconds", "S", "length of each run", "5" },
+	{ "server-nice", "N", "the servers' --nice", "0" },
 	{ "store-delay-us", "US", "the workers' --store-delay-us", "40000" },
 	{ "visibility-load", "PCT", "load during the visibility probe, in % "
 				    "of the peak YCSB-A rate", "50" },

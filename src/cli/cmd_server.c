@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -44,7 +45,7 @@ server_run(struct cli_args *a)
 	char *peers = NULL;
 	const char *ready = cli_get(a, "ready-file");
 	struct sigaction sa;
-	uint64_t sync_ms;
+	uint64_t sync_ms, nice;
 	int rc;
 	enum scl_err e;
 
@@ -55,6 +56,13 @@ server_run(struct cli_args *a)
 	if (!cli_get_u64(a, "sync-ms", 200, 10, 600000, &sync_ms))
 		return CLI_USAGE;
 	opt.sync_ms = (unsigned)sync_ms;
+	if (!cli_get_u64(a, "nice", 0, 0, 19, &nice))
+		return CLI_USAGE;
+	/* Before any thread starts: Linux keeps a nice value per thread,
+	 * and threads inherit their creator's. */
+	if (nice > 0 && setpriority(PRIO_PROCESS, 0, (int)nice) != 0)
+		return cli_fail(a, "cannot lower the priority to nice %llu: %s",
+		    (unsigned long long)nice, strerror(errno));
 	opt.log.fn = scl_log_to_file;
 	if (!cli_log_level(a, &opt.log.max))
 		return CLI_USAGE;
@@ -125,6 +133,9 @@ static const struct cli_opt run_opts[] = {
 	{ "listen", "ENDPOINT", "ZeroMQ endpoint to bind, e.g. "
 				"tcp://127.0.0.1:7400", NULL },
 	{ "log-level", "LEVEL", "error, warn, info or debug", "info" },
+	{ "nice", "N", "run at this nice value (0-19): on a machine shared "
+		       "with workers, so that storing yields the CPU to "
+		       "requests", "0" },
 	{ "peers", "LIST", "comma-separated endpoints of the other servers",
 	    "none" },
 	{ "ready-file", "FILE", "write the bound endpoint here once ready",
