@@ -137,99 +137,144 @@ server_commits(struct scl_client *c)
 	return n;
 }
 
-/* Seals @batches batches of 64 x @payload and appends them with up to
- * @window in flight; latency is submit-to-quorum per batch. */
+/* A capsule on a cluster's servers and its one writer, with a batch to
+ * seal into: what the loads below share.  Owns everything in it. */
+struct bench_cap {
+	struct scl_client *c;
+	struct scl_capsule_writer *w;
+	struct scl_capsule_batch b;
+	uint8_t *data;		/* a random payload of `payload` bytes */
+	size_t payload;
+};
+
+static void
+cap_close(struct bench_cap *k)
+{
+	scl_capsule_writer_free(k->w);
+	scl_client_free(k->c);
+	scl_capsule_batch_dispose(&k->b);
+	free(k->data);
+	memset(k, 0, sizeof(*k));
+}
+
+/* Creates a capsule on @cl with @quorum and opens its writer. */
+static enum scl_err
+cap_open(struct bench_cap *k, struct cluster *cl, unsigned quorum,
+    size_t payload)
+{
+	const char *addrs[3] = { cl->addr[0], cl->addr[1], cl->addr[2] };
+	struct scl_capsule_meta m;
+	struct scl_capsule_head head;
+	struct scl_sign_key owner;
+	struct scl_buf meta;
+	uint8_t name[32], key[32];
+	enum scl_err e;
+
+	memset(k, 0, sizeof(*k));
+	memset(&m, 0, sizeof(m));
+	memset(&head, 0, sizeof(head));
+	scl_capsule_batch_init(&k->b);
+	scl_buf_init(&meta);
+	if ((k->data = malloc(payload)) == NULL)
+		return scl_err_set(SCL_ENOMEM, "bench payload");
+	k->payload = payload;
+	scl_random(k->data, payload);
+	scl_random(key, sizeof(key));
+	scl_sign_keygen(&owner);
+	memcpy(m.owner, owner.public_key, 32);
+	m.created_us = cli_now_us();
+	m.aead = SCL_AEAD_AES256GCM;
+	m.replicas = m.n_servers = (uint8_t)cl->n;
+	m.write_quorum = (uint8_t)quorum;
+	for (int i = 0; i < cl->n; i++)
+		snprintf(m.servers[i], sizeof(m.servers[i]), "%s", cl->addr[i]);
+	if ((e = scl_capsule_meta_encode(&meta, &m, &owner)) == SCL_OK &&
+	    (e = scl_client_new(&k->c, addrs, (size_t)cl->n, NULL)) ==
+		SCL_OK) {
+		scl_capsule_name(name, scl_buf_slice(&meta));
+		if ((e = scl_client_create(k->c, scl_buf_slice(&meta),
+			 (unsigned)cl->n)) == SCL_OK)
+			e = scl_capsule_writer_new(&k->w, name,
+			    SCL_AEAD_AES256GCM, &owner, 1, key, &head);
+	}
+	scl_sign_key_wipe(&owner);
+	scl_wipe(key, sizeof(key));
+	scl_buf_dispose(&meta);
+	if (e != SCL_OK)
+		cap_close(k);
+	return e;
+}
+
+/* Seals @n records of the payload (each with its own first byte) into
+ * k->b and sends them as one append; its ticket goes to @ticket. */
+static enum scl_err
+cap_append(struct bench_cap *k, size_t n, unsigned quorum, unsigned window,
+    uint64_t *ticket)
+{
+	enum scl_err e = SCL_OK;
+
+	scl_capsule_batch_clear(&k->b);
+	for (size_t r = 0; r < n && e == SCL_OK; r++) {
+		k->data[0] = (uint8_t)r;
+		e = scl_capsule_writer_append(k->w, &k->b, SCL_RECORD_DATA,
+		    scl_slice_of(k->data, k->payload));
+	}
+	if (e == SCL_OK)
+		e = scl_capsule_writer_seal_batch(k->w, &k->b, cli_now_us());
+	if (e == SCL_OK)
+		e = scl_client_append_submit(k->c, &k->b, quorum, window,
+		    ticket);
+	return e;
+}
+
+/* Seals @batches batches of @batch x @payload and appends them with up
+ * to @window in flight; latency is submit-to-quorum per batch. */
 static enum scl_err
 run_load(struct load_result *out, struct cluster *cl, unsigned quorum,
     size_t payload, size_t batch, size_t batches, unsigned window)
 {
-	const char *addrs[3] = { cl->addr[0], cl->addr[1], cl->addr[2] };
-	struct scl_client *c = NULL;
-	struct scl_capsule_writer *w = NULL;
-	struct scl_capsule_meta m;
-	struct scl_capsule_head head;
-	struct scl_capsule_batch b;
-	struct scl_sign_key owner;
-	struct scl_buf meta;
-	uint8_t name[32], key[32], *data = malloc(payload);
+	struct bench_cap k;
 	uint64_t *tickets = calloc(batches, sizeof(*tickets));
 	double *sent = calloc(batches, sizeof(*sent));
 	double *lat = calloc(batches, sizeof(*lat)), t0;
 	size_t done = 0;
 	enum scl_err e;
 
-	scl_buf_init(&meta);
-	scl_capsule_batch_init(&b);
-	memset(&m, 0, sizeof(m));
-	memset(&head, 0, sizeof(head));
-	if (!data || !tickets || !sent || !lat) {
+	if (!tickets || !sent || !lat) {
 		e = scl_err_set(SCL_ENOMEM, "bench buffers");
 		goto done;
 	}
-	scl_random(data, payload);
-	scl_random(key, sizeof(key));
-	scl_sign_keygen(&owner);
-	memcpy(m.owner, owner.public_key, 32);
-	m.created_us = cli_now_us();
-	m.aead = SCL_AEAD_AES256GCM;
-	m.replicas = (uint8_t)cl->n;
-	m.write_quorum = (uint8_t)quorum;
-	m.n_servers = (uint8_t)cl->n;
-	for (int i = 0; i < cl->n; i++)
-		snprintf(m.servers[i], sizeof(m.servers[i]), "%s", cl->addr[i]);
-	if ((e = scl_capsule_meta_encode(&meta, &m, &owner)) != SCL_OK ||
-	    (e = scl_client_new(&c, addrs, (size_t)cl->n, NULL)) != SCL_OK)
+	if ((e = cap_open(&k, cl, quorum, payload)) != SCL_OK)
 		goto done;
-	scl_capsule_name(name, scl_buf_slice(&meta));
-	if ((e = scl_client_create(c, scl_buf_slice(&meta), (unsigned)cl->n)) !=
-		SCL_OK ||
-	    (e = scl_capsule_writer_new(&w, name, SCL_AEAD_AES256GCM, &owner, 1,
-		 key, &head)) != SCL_OK)
-		goto done;
-	out->commits = server_commits(c);
+	out->commits = server_commits(k.c);
 	t0 = bench_now();
 	for (size_t i = 0; i < batches && e == SCL_OK; i++) {
 		if (i >= window) {
-			size_t k = i - window;
-			if ((e = scl_client_append_wait(c, tickets[k], NULL)) !=
-			    SCL_OK)
+			size_t j = i - window;
+			if ((e = scl_client_append_wait(k.c, tickets[j],
+				 NULL)) != SCL_OK)
 				break;
-			lat[done++] = bench_now() - sent[k];
+			lat[done++] = bench_now() - sent[j];
 		}
-		scl_capsule_batch_clear(&b);
-		for (size_t r = 0; r < batch && e == SCL_OK; r++) {
-			data[0] = (uint8_t)r;
-			e = scl_capsule_writer_append(w, &b, SCL_RECORD_DATA,
-			    scl_slice_of(data, payload));
-		}
-		if (e == SCL_OK)
-			e = scl_capsule_writer_seal_batch(w, &b, cli_now_us());
 		sent[i] = bench_now();
-		if (e == SCL_OK)
-			e = scl_client_append_submit(c, &b, quorum, window,
-			    &tickets[i]);
+		e = cap_append(&k, batch, quorum, window, &tickets[i]);
 	}
-	for (size_t k = done; k < batches && e == SCL_OK; k++) {
-		if ((e = scl_client_append_wait(c, tickets[k], NULL)) != SCL_OK)
+	for (size_t j = done; j < batches && e == SCL_OK; j++) {
+		if ((e = scl_client_append_wait(k.c, tickets[j], NULL)) !=
+		    SCL_OK)
 			break;
-		lat[done++] = bench_now() - sent[k];
+		lat[done++] = bench_now() - sent[j];
 	}
 	if (e == SCL_OK) {
 		double secs = bench_now() - t0;
-		qsort(lat, done, sizeof(*lat), bench_cmp_double);
 		out->records = (uint64_t)(batches * batch);
 		out->records_per_s = (double)out->records / secs;
-		out->p50_ms = lat[done / 2] * 1e3;
-		out->p99_ms = lat[(done * 99) / 100] * 1e3;
-		out->commits = server_commits(c) - out->commits;
+		out->p50_ms = bench_quantile(lat, done, 0.5) * 1e3;
+		out->p99_ms = bench_quantile(lat, done, 0.99) * 1e3;
+		out->commits = server_commits(k.c) - out->commits;
 	}
+	cap_close(&k);
 done:
-	scl_sign_key_wipe(&owner);
-	scl_capsule_writer_free(w);
-	scl_client_free(c);
-	scl_capsule_batch_dispose(&b);
-	scl_buf_dispose(&meta);
-	free(data);
 	free(tickets);
 	free(sent);
 	free(lat);
@@ -245,47 +290,21 @@ static enum scl_err
 run_growth(struct cluster *cl, uint64_t grow_mb, uint64_t step_mb)
 {
 	enum { PAYLOAD = 64 * 1024, PER_APPEND = 4, WINDOW = 2 };
-	const char *addrs[1] = { cl->addr[0] };
 	size_t per_step = (size_t)(step_mb << 20) / (PAYLOAD * PER_APPEND);
 	size_t steps = (size_t)(grow_mb / step_mb);
-	struct scl_client *c = NULL;
-	struct scl_capsule_writer *w = NULL;
-	struct scl_capsule_meta m;
-	struct scl_capsule_head head;
-	struct scl_capsule_batch b;
-	struct scl_sign_key owner;
-	struct scl_buf meta;
-	uint8_t name[32], key[32], *data = malloc(PAYLOAD);
+	struct bench_cap k;
 	uint64_t tickets[WINDOW] = { 0 }, sent = 0, acked = 0;
 	double when[WINDOW] = { 0 }, *lat = calloc(per_step, sizeof(*lat));
 	char store[PATH_MAX + 32];
 	enum scl_err e;
 
-	scl_buf_init(&meta);
-	scl_capsule_batch_init(&b);
-	memset(&m, 0, sizeof(m));
-	memset(&head, 0, sizeof(head));
-	if (!data || !lat) {
-		e = scl_err_set(SCL_ENOMEM, "bench buffers");
-		goto done;
+	if (lat == NULL)
+		return scl_err_set(SCL_ENOMEM, "bench buffers");
+	if ((e = cap_open(&k, cl, 1, PAYLOAD)) != SCL_OK) {
+		free(lat);
+		return e;
 	}
 	snprintf(store, sizeof(store), "%s/store/data.mdb", cl->data[0]);
-	scl_random(data, PAYLOAD);
-	scl_random(key, sizeof(key));
-	scl_sign_keygen(&owner);
-	memcpy(m.owner, owner.public_key, 32);
-	m.created_us = cli_now_us();
-	m.aead = SCL_AEAD_AES256GCM;
-	m.replicas = m.write_quorum = m.n_servers = 1;
-	snprintf(m.servers[0], sizeof(m.servers[0]), "%s", cl->addr[0]);
-	if ((e = scl_capsule_meta_encode(&meta, &m, &owner)) != SCL_OK ||
-	    (e = scl_client_new(&c, addrs, 1, NULL)) != SCL_OK)
-		goto done;
-	scl_capsule_name(name, scl_buf_slice(&meta));
-	if ((e = scl_client_create(c, scl_buf_slice(&meta), 1)) != SCL_OK ||
-	    (e = scl_capsule_writer_new(&w, name, SCL_AEAD_AES256GCM, &owner, 1,
-		 key, &head)) != SCL_OK)
-		goto done;
 	for (size_t step = 0; step < steps && e == SCL_OK; step++) {
 		double t0 = bench_now(), cpu0 = bench_cpu_secs(cl->pid[0]);
 		size_t n = 0;
@@ -293,27 +312,16 @@ run_growth(struct cluster *cl, uint64_t grow_mb, uint64_t step_mb)
 
 		while (n < per_step && e == SCL_OK) {
 			if (sent - acked == WINDOW) {
-				size_t k = acked % WINDOW;
-				if ((e = scl_client_append_wait(c, tickets[k],
+				size_t j = acked % WINDOW;
+				if ((e = scl_client_append_wait(k.c, tickets[j],
 					 NULL)) != SCL_OK)
 					break;
-				lat[n++] = bench_now() - when[k];
+				lat[n++] = bench_now() - when[j];
 				acked++;
 			}
-			scl_capsule_batch_clear(&b);
-			for (size_t r = 0; r < PER_APPEND && e == SCL_OK; r++) {
-				data[0] = (uint8_t)r;
-				e = scl_capsule_writer_append(w, &b,
-				    SCL_RECORD_DATA,
-				    scl_slice_of(data, PAYLOAD));
-			}
-			if (e == SCL_OK)
-				e = scl_capsule_writer_seal_batch(w, &b,
-				    cli_now_us());
 			when[sent % WINDOW] = bench_now();
-			if (e == SCL_OK)
-				e = scl_client_append_submit(c, &b, 1, WINDOW,
-				    &tickets[sent++ % WINDOW]);
+			e = cap_append(&k, PER_APPEND, 1, WINDOW,
+			    &tickets[sent++ % WINDOW]);
 		}
 		if (e != SCL_OK)
 			break;
@@ -331,14 +339,9 @@ run_growth(struct cluster *cl, uint64_t grow_mb, uint64_t step_mb)
 		fflush(stdout);
 	}
 	while (acked < sent && e == SCL_OK)
-		e = scl_client_append_wait(c, tickets[acked++ % WINDOW], NULL);
-done:
-	scl_sign_key_wipe(&owner);
-	scl_capsule_writer_free(w);
-	scl_client_free(c);
-	scl_capsule_batch_dispose(&b);
-	scl_buf_dispose(&meta);
-	free(data);
+		e = scl_client_append_wait(k.c, tickets[acked++ % WINDOW],
+		    NULL);
+	cap_close(&k);
 	free(lat);
 	return e;
 }
