@@ -73,6 +73,7 @@ struct node {
 	uint64_t published, fetched_in, appended;
 	bool caught_up;
 	atomic_bool closing;		/* the threads stop what they do */
+	_Atomic size_t unstored;	/* bytes the appender holds (status) */
 	atomic_bool thread_failed;	/* a thread could not start: why */
 	char thread_why[256];		/* written before thread_failed */
 	struct pending_req *pending;	/* GROUPS_MAX, for read_clients */
@@ -254,6 +255,7 @@ app_take(struct appender *a, zmq_msg_t *m)
 		return true;
 	}
 	a->held += e->batch.data.len;
+	atomic_store_explicit(&a->n->unstored, a->held, memory_order_relaxed);
 	a->nq++;
 	return true;
 }
@@ -363,6 +365,7 @@ app_complete(struct appender *a)
 	scl_le64_store(done, e->through);
 	(void)zmq_send(a->s, done, sizeof(done), 0);
 	a->held -= e->batch.data.len;
+	atomic_store_explicit(&a->n->unstored, a->held, memory_order_relaxed);
 	scl_capsule_batch_dispose(&e->batch);
 	memmove(&a->q[0], &a->q[1], (a->nq - 1) * sizeof(*a->q));
 	a->nq--;
@@ -852,10 +855,12 @@ client_status(struct node *n, const uint8_t *route, size_t rlen, uint64_t id)
 	}
 	len = snprintf(host, sizeof(host),
 	    ",\"host\":{\"through\":%llu,\"durable\":%llu,"
-	    "\"appends\":%llu,\"published\":%llu,\"fetched_in\":%llu,"
-	    "\"caught_up\":%s}}",
+	    "\"appends\":%llu,\"unstored_bytes\":%zu,\"published\":%llu,"
+	    "\"fetched_in\":%llu,\"caught_up\":%s}}",
 	    (unsigned long long)n->through, (unsigned long long)n->durable,
-	    (unsigned long long)n->appended, (unsigned long long)n->published,
+	    (unsigned long long)n->appended,
+	    atomic_load_explicit(&n->unstored, memory_order_relaxed),
+	    (unsigned long long)n->published,
 	    (unsigned long long)n->fetched_in,
 	    n->caught_up ? "true" : "false");
 	scl_buf_init(&text);

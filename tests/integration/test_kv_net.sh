@@ -332,6 +332,9 @@ sleep 1.5
 durable6=$(kv 6 status | sed -n 's/.*"durable":\([0-9]*\).*/\1/p')
 [ "${durable6:-x}" = 0 ] && ok ||
 	bad "with a 10 s store delay a lone put was stored at once (durable: ${durable6:-no status})"
+unstored6=$(kv 6 status | sed -n 's/.*"unstored_bytes":\([0-9]*\).*/\1/p')
+[ "${unstored6:-0}" -gt 0 ] && ok ||
+	bad "worker 6's status shows no bytes waiting for the servers (${unstored6:-no status})"
 t0=$(date +%s%3N)
 kv 6 put clock/3 waited >/dev/null 2>&1 && ok || bad "a durable put on worker 6 failed"
 dt=$(($(date +%s%3N) - t0))
@@ -340,6 +343,9 @@ dt=$(($(date +%s%3N) - t0))
 durable6=$(kv 6 status | sed -n 's/.*"durable":\([0-9]*\).*/\1/p')
 [ "${durable6:-0}" -ge 2 ] && ok ||
 	bad "a durable put did not take the unwaited one with it (durable: ${durable6:-no status})"
+unstored6=$(kv 6 status | sed -n 's/.*"unstored_bytes":\([0-9]*\).*/\1/p')
+[ "${unstored6:-x}" = 0 ] && ok ||
+	bad "worker 6 still shows ${unstored6:-no status} bytes waiting after a durable put"
 # Three batches waited (the certificate, clock/2 and clock/3): they went
 # together, in fewer appends than batches.
 appends6=$(kv 6 status | sed -n 's/.*"appends":\([0-9]*\).*/\1/p')
