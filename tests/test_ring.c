@@ -245,6 +245,62 @@ test_ring_idle_sleeps_and_wakes(void **state)
 	pair_close(&p);
 }
 
+struct slow {
+	struct pair *p;
+	int n;
+};
+
+static void *
+slow_producer(void *arg)
+{
+	struct slow *s = arg;
+
+	for (int i = 0; i < s->n; i++) {
+		usleep(3000);
+		if (scl_ring_send(s->p->tx, "tick", 4) != SCL_OK)
+			break;
+	}
+	return NULL;
+}
+
+/* A consumer whose messages come slower than its spin learns to stop
+ * spinning: 100 waits of ~3 ms with a 1 ms spin would burn ~100 ms of
+ * CPU spinning; the budget halves after each wait that ends in a sleep,
+ * so only the first few and the periodic probes spin. */
+static void
+test_ring_spin_adapts(void **state)
+{
+	struct scl_ring_options opt = { .spin_us = 1000 };
+	struct pair p;
+	struct slow s;
+	struct scl_ring_stats st;
+	struct timespec a, b;
+	pthread_t th;
+	uint8_t buf[16];
+	size_t len;
+	double cpu_ms;
+
+	(void)state;
+	pair_open(&p, 4096, &opt);
+	s.p = &p;
+	s.n = 100;
+	pthread_create(&th, NULL, slow_producer, &s);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+	for (int i = 0; i < s.n; i++)
+		assert_scl_ok(scl_ring_recv(p.rx, buf, sizeof(buf), &len, -1));
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+	pthread_join(th, NULL);
+	cpu_ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
+	    (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	scl_ring_stats(p.rx, &st);
+	print_message("100 waits of ~3 ms with a 1 ms spin: %.1f ms of CPU, "
+		      "%llu sleeps, %llu won by spinning\n", cpu_ms,
+	    (unsigned long long)st.sleeps, (unsigned long long)st.spins_won);
+	assert_true(st.sleeps >= 90);
+	assert_true(cpu_ms < 30.0);
+	pair_close(&p);
+}
+
 int
 main(void)
 {
@@ -253,6 +309,7 @@ main(void)
 		cmocka_unit_test(test_ring_rejects_corruption),
 		cmocka_unit_test(test_ring_stress_two_threads),
 		cmocka_unit_test(test_ring_idle_sleeps_and_wakes),
+		cmocka_unit_test(test_ring_spin_adapts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,7 +13,9 @@
  * Back-pressure: a full ring blocks the producer; nothing is ever
  * dropped.  Waiting is adaptive: a side spins for a while (the ring stays
  * hot under load, a round trip costs well under a microsecond) and then
- * sleeps on a futex, so an idle ring uses no CPU.
+ * sleeps on a futex, so an idle ring uses no CPU.  How long it spins it
+ * learns: spins that end in a sleep shrink the next one, spins the other
+ * side ends grow it back (up to spin_us).
  *
  * Memory ordering: the producer publishes with a release store of `head`
  * after copying the message; the consumer acquires `head` before copying
@@ -49,7 +51,8 @@ SCL_NODISCARD enum scl_err scl_ring_format(void *mem, size_t capacity);
 enum scl_ring_role { SCL_RING_PRODUCER = 1, SCL_RING_CONSUMER = 2 };
 
 struct scl_ring_options {
-	unsigned spin_us;	/* poll this long before sleeping; 0: 50 */
+	unsigned spin_us;	/* poll at most this long before sleeping;
+				   0: 50 */
 	bool no_spin;		/* sleep at once (the blocking regime) */
 };
 
@@ -95,6 +98,7 @@ void scl_ring_close(struct scl_ring *r);
 struct scl_ring_stats {
 	uint64_t messages, bytes;
 	uint64_t sleeps;	/* futex waits this side made */
+	uint64_t spins_won;	/* waits a spin ended, without a sleep */
 	uint64_t wakes;		/* futex wakes this side issued */
 	uint64_t full_waits;	/* sends that found the ring full */
 };

@@ -34,6 +34,18 @@
  * one-way 4.9M/s); 16 or more made the spinner slow to notice (RTT above
  * 1 us); 4 gave 0.27 us round trips and 74-110M messages/s. */
 #define PAUSES 4
+/*
+ * Spinning pays only when the other side answers within the spin; with
+ * more runnable threads than CPUs it seldom does, and every spin that
+ * ends in a sleep is CPU taken from the side being waited for (the
+ * rings' spinning was 6% of the machine during a loaded KVS benchmark).
+ * So each end keeps a spin budget: halved after a wait the spin did not
+ * end, doubled (up to spin_ns) after one it did, nothing below
+ * SPIN_MIN_NS; at nothing, every SPIN_PROBE_EVERY-th wait spins in full
+ * to notice when spinning pays again.
+ */
+#define SPIN_MIN_NS 500
+#define SPIN_PROBE_EVERY 64
 
 struct shared {
 	_Alignas(LINE) _Atomic uint64_t head;
@@ -60,7 +72,9 @@ struct scl_ring {
 	 * cache line (the usual SPSC optimization). */
 	uint64_t seen;
 	enum scl_ring_role role;
-	uint64_t spin_ns;
+	uint64_t spin_ns;	/* the most a wait spins */
+	uint64_t spin_budget_ns;	/* what the next wait spins (above) */
+	unsigned quiet_waits;	/* waits with no budget, for the probe */
 	struct scl_ring_stats st;
 };
 
@@ -140,6 +154,7 @@ scl_ring_attach(struct scl_ring **out, void *mem, size_t capacity,
 	r->role = role;
 	r->spin_ns = opt && opt->no_spin ? 0
 	    : (uint64_t)(opt && opt->spin_us ? opt->spin_us : 50) * 1000u;
+	r->spin_budget_ns = r->spin_ns;
 	*out = r;
 	return SCL_OK;
 }
@@ -203,24 +218,57 @@ wake(struct scl_ring *r, _Atomic uint32_t *waiting, _Atomic uint32_t *seq)
 	}
 }
 
+/* How long this wait may spin: the budget, or a full spin now and then
+ * when the budget is spent (SPIN_PROBE_EVERY). */
+static uint64_t
+spin_for(struct scl_ring *r)
+{
+	if (r->spin_budget_ns == 0 && r->spin_ns &&
+	    ++r->quiet_waits % SPIN_PROBE_EVERY == 0)
+		return r->spin_ns;
+	return r->spin_budget_ns;
+}
+
+/* Adjusts the budget after a wait that spun @spun ns: whether the spin
+ * ended it (@slept false) or a sleep did. */
+static void
+spin_learn(struct scl_ring *r, uint64_t spun, bool slept)
+{
+	uint64_t b;
+
+	if (spun == 0)
+		return;
+	if (slept) {
+		b = spun / 2;
+		r->spin_budget_ns = b < SPIN_MIN_NS ? 0 : b;
+	} else {
+		b = spun * 2 < SPIN_MIN_NS ? SPIN_MIN_NS : spun * 2;
+		r->spin_budget_ns = b < r->spin_ns ? b : r->spin_ns;
+		r->st.spins_won++;
+	}
+}
+
 /*
  * Waits until @ready(r) holds, the ring closes, or @deadline_ns passes
- * (0: no deadline).  Spins for spin_ns first, then sleeps on @seq with
- * @waiting raised.  Returns SCL_OK when ready.
+ * (0: no deadline).  Spins for the spin budget first, then sleeps on
+ * @seq with @waiting raised.  Returns SCL_OK when ready.
  */
 static enum scl_err
 wait_for(struct scl_ring *r, bool (*ready)(struct scl_ring *, uint64_t),
     uint64_t arg, _Atomic uint32_t *waiting, _Atomic uint32_t *seq,
     uint64_t deadline_ns)
 {
-	uint64_t start = scl_clock_mono_ns(), now = start;
+	uint64_t start = scl_clock_mono_ns(), now = start, spin = 0;
 	unsigned spins = 0;
+	bool slept = false;
 
+	if (!ready(r, arg))
+		spin = spin_for(r);
 	while (!ready(r, arg)) {
 		/* Poll readiness every PAUSES pauses (a PAUSE costs ~65
 		 * cycles on AMD Zen); read the clock and the closed flag only
 		 * every 128 polls. */
-		if (++spins % 128 != 0 && now - start < r->spin_ns) {
+		if (++spins % 128 != 0 && now - start < spin) {
 			for (int i = 0; i < PAUSES; i++)
 				cpu_relax();
 			continue;
@@ -230,7 +278,7 @@ wait_for(struct scl_ring *r, bool (*ready)(struct scl_ring *, uint64_t),
 		now = scl_clock_mono_ns();
 		if (deadline_ns && now >= deadline_ns)
 			return SCL_ETIMEOUT;
-		if (now - start < r->spin_ns)
+		if (now - start < spin)
 			continue;
 		{
 			uint32_t val = atomic_load_explicit(seq,
@@ -245,11 +293,13 @@ wait_for(struct scl_ring *r, bool (*ready)(struct scl_ring *, uint64_t),
 					tp = &ts;
 				}
 				r->st.sleeps++;
+				slept = true;
 				futex(seq, FUTEX_WAIT, val, tp);
 			}
 			atomic_store_explicit(waiting, 0, memory_order_seq_cst);
 		}
 	}
+	spin_learn(r, spin, slept);
 	return SCL_OK;
 }
 
