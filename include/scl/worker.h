@@ -212,8 +212,9 @@ struct scl_worker_serve_options {
 	 * one append (0: at once).  A durable request does not wait. */
 	uint64_t store_delay_us;
 	/* The most sealed bytes that may wait for the servers (0: 64 MiB);
-	 * beyond it the worker takes no requests until they hold some: a
-	 * worker cut off from its servers must not grow without bound. */
+	 * from there on requests that write are refused (reads go on) until
+	 * they hold some: a worker cut off from its servers must not grow
+	 * without bound. */
 	size_t unstored_max_bytes;
 };
 

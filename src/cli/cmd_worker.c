@@ -279,8 +279,9 @@ static const struct cli_opt worker_opts[] = {
 	    "40000" },
 	{ "tee", "BACKEND", "thread, process or crossing", "process" },
 	{ "unstored-max-mb", "MB", "KVS: sealed writes that may wait for the "
-				   "servers; beyond, requests wait until "
-				   "the servers hold some", "64" },
+				   "servers; from there on writes are "
+				   "refused (reads go on) until they hold "
+				   "some", "64" },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -73,7 +73,14 @@ struct node {
 	uint64_t published, fetched_in, appended;
 	bool caught_up;
 	atomic_bool closing;		/* the threads stop what they do */
-	_Atomic size_t unstored;	/* bytes the appender holds (status) */
+	/* Sealed bytes handed to the appender (main loop) and stored or
+	 * given up by it (appender): their difference waits for the
+	 * servers, pipe included. */
+	uint64_t handed;
+	_Atomic uint64_t settled;
+	size_t unstored_max;		/* writes are refused from there on */
+	bool refusing;			/* ...and are now (said in the log) */
+	uint64_t refused;		/* requests refused so */
 	atomic_bool thread_failed;	/* a thread could not start: why */
 	char thread_why[256];		/* written before thread_failed */
 	struct pending_req *pending;	/* GROUPS_MAX, for read_clients */
@@ -119,11 +126,13 @@ thread_failed(struct node *n, const char *who)
 #define APPEND_EAGER_BYTES ((size_t)4 << 20)
 #define URGENT_FRAME_BYTES 8
 #define UNSTORED_MAX_DEFAULT ((size_t)64 << 20)
-/* Frames the main loop may queue for the appender beyond what it holds. */
-#define APPEND_PIPE_FRAMES 16
+/* Frames the pipe to the appender holds each side: a backstop, far
+ * above what the byte bound lets through in batches of any useful size. */
+#define APPEND_PIPE_FRAMES 65536
 
 struct app_entry {
 	uint64_t through, ticket;
+	uint64_t bytes;		/* of the frames merged in (node.settled) */
 	uint64_t arrived_us;	/* monotonic */
 	bool submitted;
 	struct scl_capsule_batch batch;
@@ -137,9 +146,6 @@ struct appender {
 	size_t nq, cap;
 	uint64_t urgent;	/* a client waits for the servers to hold this */
 	uint64_t sent;		/* `through` of the newest entry submitted */
-	size_t held;		/* sum of the entries' data lengths */
-	size_t held_max;
-	bool full;		/* held reached held_max (said in the log) */
 	bool stop;
 };
 
@@ -163,6 +169,7 @@ merge_batches(struct app_entry *to, struct app_entry *from)
 	    SCL_OK)
 		goto undo;
 	to->through = from->through;
+	to->bytes += from->bytes;
 	return true;
 undo:
 	scl_err_clear();
@@ -252,39 +259,19 @@ app_take(struct appender *a, zmq_msg_t *m)
 		    scl_err_last());
 		scl_err_clear();
 		scl_capsule_batch_dispose(&e->batch);
+		atomic_fetch_add(&a->n->settled, len - 8);
 		return true;
 	}
-	a->held += e->batch.data.len;
-	atomic_store_explicit(&a->n->unstored, a->held, memory_order_relaxed);
+	e->bytes = len - 8;
 	a->nq++;
 	return true;
-}
-
-/* Whether the appender holds all it may; says so when that changes.
- * While it does, it takes no frames, the pipe from the main loop fills,
- * and the main loop stops taking requests (to_appender). */
-static bool
-app_full(struct appender *a)
-{
-	bool full = a->held >= a->held_max;
-
-	if (full != a->full)
-		scl_log(&a->n->w->opt.log, full ? SCL_LOG_WARN : SCL_LOG_INFO,
-		    "worker", full ? "the servers do not hold the last %zu MiB "
-				     "of writes yet: requests wait until they do"
-				   : "the servers caught up (%zu MiB waiting): "
-				     "taking requests again",
-		    a->held >> 20);
-	a->full = full;
-	return full;
 }
 
 /* Takes every frame offered, waiting as app_timeout_ms says. */
 static void
 app_receive(struct appender *a)
 {
-	for (long timeout = app_timeout_ms(a); !a->stop && !app_full(a);
-	     timeout = 0) {
+	for (long timeout = app_timeout_ms(a); !a->stop; timeout = 0) {
 		zmq_msg_t m;
 		if (timeout != 0) {
 			zmq_pollitem_t it = { a->s, 0, ZMQ_POLLIN, 0 };
@@ -362,10 +349,11 @@ app_complete(struct appender *a)
 		a->sent = 0; /* nothing is on its way now */
 		return false;
 	}
+	/* Settled before the main loop hears of it, so it never sees an
+	 * append done whose bytes still count as waiting. */
+	atomic_fetch_add(&a->n->settled, e->bytes);
 	scl_le64_store(done, e->through);
 	(void)zmq_send(a->s, done, sizeof(done), 0);
-	a->held -= e->batch.data.len;
-	atomic_store_explicit(&a->n->unstored, a->held, memory_order_relaxed);
 	scl_capsule_batch_dispose(&e->batch);
 	memmove(&a->q[0], &a->q[1], (a->nq - 1) * sizeof(*a->q));
 	a->nq--;
@@ -379,8 +367,6 @@ appender_main(void *arg)
 	struct node *n = a.n;
 	int pipe = APPEND_PIPE_FRAMES;
 
-	a.held_max = n->opt.unstored_max_bytes ? n->opt.unstored_max_bytes
-					       : UNSTORED_MAX_DEFAULT;
 	a.s = zmq_socket(n->zctx, ZMQ_PAIR);
 	if (a.s != NULL)
 		(void)zmq_setsockopt(a.s, ZMQ_RCVHWM, &pipe, sizeof(pipe));
@@ -669,22 +655,26 @@ subscribe(struct node *n)
 
 static void read_appender(struct node *n);
 
-/* Hands a sealed batch to the appender, waiting while its queue is
- * full (back-pressure), but not for an appender that is gone nor once
- * the worker is told to stop (the batch then counts among the writes
- * the servers do not hold, and the stop says how many). */
+/* Hands a frame (@bytes of sealed batch, 0 for URGENT) to the
+ * appender, waiting while the pipe is full, but not for an appender that
+ * is gone nor once the worker is told to stop (a batch then counts among
+ * the writes the servers do not hold, and the stop says how many).  The
+ * bound on what waits is in bytes (refuse_writes); the pipe's only
+ * backs it. */
 static void
-to_appender(struct node *n, struct scl_slice frame)
+to_appender(struct node *n, struct scl_slice frame, size_t bytes)
 {
-	while (zmq_send(n->app, frame.ptr, frame.len, ZMQ_DONTWAIT) < 0 &&
-	    zmq_errno() == EAGAIN && !atomic_load(&n->thread_failed) &&
-	    !atomic_load(&n->w->stop_serving)) {
+	while (zmq_send(n->app, frame.ptr, frame.len, ZMQ_DONTWAIT) < 0) {
 		zmq_pollitem_t it = { n->app, 0, ZMQ_POLLOUT | ZMQ_POLLIN, 0 };
+		if (zmq_errno() != EAGAIN || atomic_load(&n->thread_failed) ||
+		    atomic_load(&n->w->stop_serving))
+			return;
 		(void)zmq_poll(&it, 1, 100);
 		/* The appender's completions must not fill their pipe while
 		 * this waits: it would block on them and never make room. */
 		read_appender(n);
 	}
+	n->handed += bytes;
 }
 
 /* Tells the appender that a client waits for the servers to hold the
@@ -699,7 +689,7 @@ want_durable(struct node *n, uint64_t through)
 		return;
 	scl_le64_store(f, through);
 	n->urgent = through;
-	to_appender(n, scl_slice_of(f, sizeof(f)));
+	to_appender(n, scl_slice_of(f, sizeof(f)), 0);
 }
 
 /* Sends the outputs of a KV reply where they go; *@results gets the
@@ -740,7 +730,8 @@ dispatch(struct node *n, struct scl_slice body, struct scl_slice *results)
 			if (scl_buf_append(&n->frame, hdr, 8) == SCL_OK &&
 			    scl_buf_append(&n->frame, msg.ptr, msg.len) ==
 				SCL_OK)
-				to_appender(n, scl_buf_slice(&n->frame));
+				to_appender(n, scl_buf_slice(&n->frame),
+				    msg.len);
 		} else if (kind == SCL_KV_OUT_BATCH) {
 			n->durable = through; /* plain: nothing to store */
 		}
@@ -839,6 +830,27 @@ release_durable(struct node *n)
 	}
 }
 
+/* Sealed bytes that wait for the servers; notes (and logs) when they
+ * reach the bound, from when on writes are refused, and when they fall
+ * below it again. */
+static uint64_t
+unstored_bytes(struct node *n)
+{
+	uint64_t u = n->handed - atomic_load(&n->settled);
+	bool refusing = n->app != NULL && u >= n->unstored_max;
+
+	if (refusing != n->refusing)
+		scl_log(&n->w->opt.log, refusing ? SCL_LOG_WARN : SCL_LOG_INFO,
+		    "worker", refusing ? "the servers do not hold the last "
+					 "%llu MiB of writes yet: writes are "
+					 "refused until they do (reads go on)"
+				       : "the servers caught up (%llu MiB "
+					 "waiting): taking writes again",
+		    (unsigned long long)(u >> 20));
+	n->refusing = refusing;
+	return u;
+}
+
 static void
 client_status(struct node *n, const uint8_t *route, size_t rlen, uint64_t id)
 {
@@ -855,11 +867,13 @@ client_status(struct node *n, const uint8_t *route, size_t rlen, uint64_t id)
 	}
 	len = snprintf(host, sizeof(host),
 	    ",\"host\":{\"through\":%llu,\"durable\":%llu,"
-	    "\"appends\":%llu,\"unstored_bytes\":%zu,\"published\":%llu,"
+	    "\"appends\":%llu,\"unstored_bytes\":%llu,"
+	    "\"refused_writes\":%llu,\"published\":%llu,"
 	    "\"fetched_in\":%llu,\"caught_up\":%s}}",
 	    (unsigned long long)n->through, (unsigned long long)n->durable,
 	    (unsigned long long)n->appended,
-	    atomic_load_explicit(&n->unstored, memory_order_relaxed),
+	    (unsigned long long)unstored_bytes(n),
+	    (unsigned long long)n->refused,
 	    (unsigned long long)n->published,
 	    (unsigned long long)n->fetched_in,
 	    n->caught_up ? "true" : "false");
@@ -949,6 +963,47 @@ group_count(struct node *n, uint16_t groups)
 	return true;
 }
 
+/* Whether the @count operations in @ops hold a write (or do not
+ * decode: the core would refuse them anyway). */
+static bool
+ops_write(struct scl_slice ops, uint32_t count)
+{
+	struct scl_dec d;
+	struct scl_kvreq q;
+
+	scl_dec_init(&d, ops, "operations");
+	for (uint32_t i = 0; i < count; i++)
+		if (scl_kvreq_decode(&d, &q) != SCL_OK) {
+			scl_err_clear();
+			return true;
+		} else if (q.op == SCL_KVREQ_PUT || q.op == SCL_KVREQ_DELETE) {
+			return true;
+		}
+	return false;
+}
+
+/* While as much as may wait for the servers does, a request that writes
+ * is answered with an error instead of being applied; reads and status
+ * go on.  True if @ops were refused so. */
+static bool
+refuse_writes(struct node *n, const uint8_t *route, size_t rlen, uint8_t kind,
+    uint64_t id, struct scl_slice ops, uint32_t count)
+{
+	uint64_t unstored = unstored_bytes(n);
+	char msg[160];
+	int len;
+
+	if (!n->refusing || !ops_write(ops, count))
+		return false;
+	len = snprintf(msg, sizeof(msg), "the servers do not hold the last "
+	    "%llu MiB of writes yet: writes are refused until they do (reads "
+	    "go on)", (unsigned long long)(unstored >> 20));
+	reply_client(n, route, rlen, kind, id, false,
+	    scl_slice_of(msg, (size_t)len), 0);
+	n->refused++;
+	return true;
+}
+
 /* Adds one client request frame to the group; false if it is not one
  * (a status request was answered instead, or it was malformed). */
 static bool
@@ -974,6 +1029,9 @@ group_add(struct node *n, struct pending_req *p, const uint8_t *route,
 		client_status(n, route, rlen, p->id);
 		return false;
 	}
+	if (refuse_writes(n, route, rlen, p->kind, p->id,
+		scl_slice_of(frame.ptr + d.pos, frame.len - d.pos), count))
+		return false;
 	if (p->kind == SCL_KVCLIENT_LOCAL) {
 		n->served += count; /* a lambda's operations keep it busy too */
 		client_local(n, route, rlen, p->id, count,
@@ -1205,6 +1263,7 @@ read_appender(struct node *n)
 		if (t > n->durable)
 			n->durable = t;
 	}
+	(void)unstored_bytes(n); /* says when writes are taken again */
 	release_durable(n);
 }
 
@@ -1256,6 +1315,8 @@ node_open(struct node *n)
 	    zmq_bind(n->fetch, "inproc://fetcher") != 0)
 		return scl_err_set(SCL_EIO, "inproc sockets: %s",
 		    zmq_strerror(zmq_errno()));
+	n->unstored_max = n->opt.unstored_max_bytes ? n->opt.unstored_max_bytes
+						    : UNSTORED_MAX_DEFAULT;
 	n->copt.timeout_ms = 2000;
 	n->copt.cancel = &n->closing;
 	n->copt.log = n->w->opt.log;

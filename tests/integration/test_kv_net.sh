@@ -379,25 +379,34 @@ grep -q "stopping with 1 operation the servers do not hold" "$T/w5.log" && ok ||
 
 # --- 8. servers gone for good: what waits for them is bounded ------------------
 # With --unstored-max-mb 1 and no server to take its appends, a worker
-# takes puts while 1 MiB (and the few frames on their way to its
-# appender) waits, says so, then takes no more requests instead of
-# growing; a stop is still prompt.
+# takes puts until 1 MiB (and the few frames on their way to its
+# appender) waits, then refuses writes with an error that says why,
+# while reads and status go on; a stop is still prompt.
 big=$(head -c 98304 /dev/zero | tr '\0' x)	# 96 KiB: 11 fill 1 MiB
-# At most 11-12 held by the appender and 32 frames on their way to it
-# (16 each side of the pipe).  Without the bound it takes them all: the
-# appender takes frames between its attempts (2 s each), sooner than the
-# 6 s a put waits.
+# 11 reach 1 MiB; a put that arrives while the core's open batch still
+# holds the previous one's may add one more.  Without the bound it takes
+# them all.
 taken=0
 while [ "$taken" -lt 100 ] && on w4 "$SCL" kv put "big/$taken" "$big" --no-wait \
-	--worker "$W8" --timeout-ms 6000 >/dev/null 2>&1; do
+	--worker "$W8" --timeout-ms 6000 >/dev/null 2>"$T/put8.err"; do
 	taken=$((taken + 1))
 done
-echo "worker 8 took $taken puts of 96 KiB before it stopped taking requests"
-[ "$taken" -ge 1 ] && [ "$taken" -le 48 ] && ok ||
+echo "worker 8 took $taken puts of 96 KiB, then: $(cat "$T/put8.err")"
+[ "$taken" -ge 11 ] && [ "$taken" -le 13 ] && ok ||
 	bad "worker 8 took $taken puts of 96 KiB with 1 MiB for what the servers do not hold"
+grep -q "writes are refused until they do" "$T/put8.err" && ok ||
+	bad "worker 8's refusal did not say why: $(cat "$T/put8.err")"
+got8=$(kv 8 get big/0 2>&1 | head -c 96)
+[ "$got8" = "$(printf '%s' "$big" | head -c 96)" ] && ok ||
+	bad "worker 8 did not answer a read while refusing writes: $got8"
+status8=$(kv 8 status 2>&1)
+refused8=$(printf '%s' "$status8" | sed -n 's/.*"refused_writes":\([0-9]*\).*/\1/p')
+unstored8=$(printf '%s' "$status8" | sed -n 's/.*"unstored_bytes":\([0-9]*\).*/\1/p')
+[ "${refused8:-0}" -ge 1 ] && [ "${unstored8:-0}" -ge 1048576 ] && ok ||
+	bad "worker 8's status while refusing: refused ${refused8:-?}, unstored ${unstored8:-?} bytes"
 wait_log "$T/w8.log" "the servers do not hold the last 1 MiB of writes yet" && ok ||
-	bad "worker 8 did not say its writes wait for the servers: $(tail -n 2 "$T/w8.log")"
-stop_worker 8 "with all it may hold waiting for the servers"
+	bad "worker 8 did not log that its writes wait for the servers: $(tail -n 2 "$T/w8.log")"
+stop_worker 8 "while refusing writes"
 
 echo "test_kv_net ($([ "$NETNS" = 1 ] && echo namespaces || echo loopback)): $checks checks, $fails failed"
 [ "$fails" = 0 ]
