@@ -4,6 +4,7 @@
  * when idle, and a two-thread stress test (also run under TSan).
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -194,6 +195,7 @@ struct idle {
 	struct pair *p;
 	double cpu_ms;
 	enum scl_err result;
+	char msg[128];		/* the consumer thread's scl_err_last() */
 };
 
 static void *
@@ -207,6 +209,7 @@ idle_consumer(void *arg)
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
 	d->result = scl_ring_recv(d->p->rx, buf, sizeof(buf), &len, 1000);
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+	snprintf(d->msg, sizeof(d->msg), "%s", scl_err_last());
 	d->cpu_ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
 	    (double)(b.tv_nsec - a.tv_nsec) / 1e6;
 	return NULL;
@@ -218,7 +221,7 @@ static void
 test_ring_idle_sleeps_and_wakes(void **state)
 {
 	struct pair p;
-	struct idle d = { NULL, 0, SCL_OK };
+	struct idle d = { NULL, 0, SCL_OK, "" };
 	pthread_t th;
 	struct scl_ring_stats st;
 
@@ -228,6 +231,7 @@ test_ring_idle_sleeps_and_wakes(void **state)
 	pthread_create(&th, NULL, idle_consumer, &d);
 	pthread_join(th, NULL);
 	assert_int_equal(d.result, SCL_ETIMEOUT);
+	assert_non_null(strstr(d.msg, "within 1000 ms"));
 	print_message("idle wait of 1000 ms used %.2f ms of CPU\n", d.cpu_ms);
 	assert_true(d.cpu_ms < 10.0);
 	pthread_create(&th, NULL, idle_consumer, &d);

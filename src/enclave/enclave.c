@@ -324,7 +324,8 @@ scl_enclave_recv(struct scl_enclave *e, void *buf, size_t cap, size_t *len,
 				return scl_err_set(SCL_ECLOSED,
 				    "the core died (signal %d)", e->exit.signal);
 			if (left >= 0 && (left -= slice) <= 0)
-				return SCL_ETIMEOUT;
+				return scl_err_set(SCL_ETIMEOUT, "the core did "
+				    "not answer within %d ms", timeout_ms);
 		}
 	}
 	*len = 0;

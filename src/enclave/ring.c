@@ -402,9 +402,13 @@ scl_ring_recv(struct scl_ring *r, void *buf, size_t cap, size_t *len,
 		    &r->sh->data_seq, deadline);
 		if (e == SCL_ECLOSED && has_data(r, 0))
 			e = SCL_OK; /* drain what was sent before the close */
+		/* A poll (timeout 0, above) leaves the message alone: it
+		 * is the hot path and "nothing yet" is no error there. */
+		if (e == SCL_ETIMEOUT)
+			return scl_err_set(e, "nothing arrived on the ring "
+			    "within %d ms", timeout_ms);
 		if (e != SCL_OK)
-			return e == SCL_ETIMEOUT ? SCL_ETIMEOUT
-						 : scl_err_set(e, "ring closed");
+			return scl_err_set(e, "ring closed");
 	}
 	head = r->seen; /* acquired by has_data */
 	tail = atomic_load_explicit(&r->sh->tail, memory_order_relaxed);
