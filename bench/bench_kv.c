@@ -601,34 +601,53 @@ run_loads(const struct cfg *cf, const char *const *eps, int n_eps,
 	return failed || elapsed <= 0 ? 0 : (double)ops / elapsed;
 }
 
-/* One op on @c (a put of @value, or a get if @value is NULL) with the
- * request @flags; for a get, whether the key was found and (if @got is
- * not NULL) its value. */
+/* Sends one op on @c: a put of @value, or a get if @value is NULL, with
+ * the request @flags.  conn_op_reply() takes its answer. */
 static bool
-conn_op_flags(struct conn *c, struct scl_slice key, const char *value,
-    uint8_t flags, bool *found, struct scl_buf *got)
+conn_op_send(struct conn *c, struct scl_slice key, const char *value,
+    uint8_t flags)
 {
 	struct scl_kvreq q = { .op = value ? SCL_KVREQ_PUT : SCL_KVREQ_GET };
+
+	q.key = key;
+	if (value)
+		q.value = scl_slice_of(value, strlen(value));
+	scl_buf_clear(&c->ops);
+	return scl_kvreq_encode(&c->ops, &q) == SCL_OK &&
+	    conn_send(c, SCL_KVCLIENT_OPS, flags, 1);
+}
+
+/* The answer to the op conn_op_send() sent (@op its kind); for a get,
+ * whether the key was found and (if @got is not NULL) its value. */
+static bool
+conn_op_reply(struct conn *c, enum scl_kvreq_op op, bool *found,
+    struct scl_buf *got)
+{
 	struct scl_buf body;
 	struct scl_dec d;
 	struct scl_kvres res;
 	bool ok;
 
-	q.key = key;
-	if (value)
-		q.value = scl_slice_of(value, strlen(value));
 	scl_buf_init(&body);
-	scl_buf_clear(&c->ops);
-	ok = scl_kvreq_encode(&c->ops, &q) == SCL_OK &&
-	    conn_send(c, SCL_KVCLIENT_OPS, flags, 1) && conn_recv(c, &body);
+	ok = conn_recv(c, &body);
 	if (ok && found) {
 		scl_dec_init(&d, scl_buf_slice(&body), "result");
-		*found = scl_kvres_decode(&d, q.op, &res) == SCL_OK && res.ok;
+		*found = scl_kvres_decode(&d, op, &res) == SCL_OK && res.ok;
 		if (*found && got)
 			ok = scl_buf_set(got, res.value) == SCL_OK;
 	}
 	scl_buf_dispose(&body);
 	return ok;
+}
+
+/* One op on @c, sent and answered (conn_op_send, conn_op_reply). */
+static bool
+conn_op_flags(struct conn *c, struct scl_slice key, const char *value,
+    uint8_t flags, bool *found, struct scl_buf *got)
+{
+	return conn_op_send(c, key, value, flags) &&
+	    conn_op_reply(c, value ? SCL_KVREQ_PUT : SCL_KVREQ_GET, found,
+		got);
 }
 
 static bool
@@ -811,15 +830,45 @@ run_local(const struct cfg *cf, const char *ep, int read_pct)
 
 /* --- put -> visible at a peer -------------------------------------------------------- */
 
+/*
+ * put -> visible at a peer, two ways, alternating under the same load:
+ * serial, the peer read only after the put's answer came back (an upper
+ * bound: the answer's way back is in it), and concurrent, the peer read
+ * from the moment the put is sent.  Either way a sample ends when the
+ * get that saw the value returns.
+ */
+#define PROBE_MAX 10000
+
 struct probe {
 	const char *writer_ep, *reader_ep;
 	double seconds;
-	double lat[20000];	/* put sent -> a get at the peer saw it */
-	double put[20000];	/* the put's round trip */
-	double get[20000];	/* the round trip of the get that saw it */
+	double lat[PROBE_MAX];	/* serial: put sent -> a get saw it */
+	double put[PROBE_MAX];	/* serial: the put's round trip */
+	double get[PROBE_MAX];	/* serial: the round trip of the get that saw it */
 	size_t n;
+	double conc[PROBE_MAX];	/* concurrent: put sent -> a get saw it */
+	size_t n_conc;
 	bool failed;
 };
+
+/* Polls @r for @key = @v from now until seen (true) or 2 s after @t0;
+ * *@tg is when the get that saw it was sent. */
+static bool
+probe_poll(struct conn *r, struct scl_slice key, const char *v, double t0,
+    double *tg, struct scl_buf *got)
+{
+	while (bench_now() - t0 < 2.0) {
+		bool found = false;
+		*tg = bench_now();
+		if (!conn_op(r, key, NULL, &found, got))
+			return false;
+		if (found && got->len == strlen(v) &&
+		    memcmp(got->ptr, v, got->len) == 0)
+			return true;
+		usleep(250);
+	}
+	return false;
+}
 
 static void *
 probe_main(void *arg)
@@ -827,6 +876,7 @@ probe_main(void *arg)
 	struct probe *p = arg;
 	struct conn w, r;
 	struct scl_buf got;
+	struct scl_slice key = scl_slice_of("probe", 5);
 	double deadline = bench_now() + p->seconds;
 
 	scl_buf_init(&got);
@@ -834,35 +884,39 @@ probe_main(void *arg)
 		p->failed = true;
 		return NULL;
 	}
-	for (uint64_t seq = 1; bench_now() < deadline && p->n < 20000; seq++) {
-		struct scl_slice key = scl_slice_of("probe", 5);
+	for (uint64_t seq = 1; bench_now() < deadline && !p->failed &&
+	     p->n < PROBE_MAX && p->n_conc < PROBE_MAX; seq++) {
 		char v[32];
 		double t0, tg = 0, put_ms;
-		bool seen = false;
 		snprintf(v, sizeof(v), "%llu", (unsigned long long)seq);
 		t0 = bench_now();
-		if (!conn_op(&w, key, v, NULL, NULL)) {
+		if (!conn_op_send(&w, key, v, 0)) {
 			p->failed = true;
 			break;
 		}
-		put_ms = (bench_now() - t0) * 1000.0;
-		while (!seen && bench_now() - t0 < 2.0) {
-			bool found = false;
-			tg = bench_now();
-			if (!conn_op(&r, key, NULL, &found, &got))
+		if (seq % 2) {	/* serial */
+			if (!conn_op_reply(&w, SCL_KVREQ_PUT, NULL, NULL)) {
+				p->failed = true;
 				break;
-			seen = found && got.len == strlen(v) &&
-			    memcmp(got.ptr, v, got.len) == 0;
-			if (!seen)
-				usleep(250);
+			}
+			put_ms = (bench_now() - t0) * 1000.0;
+			if (probe_poll(&r, key, v, t0, &tg, &got)) {
+				double t = bench_now();
+				p->put[p->n] = put_ms;
+				p->get[p->n] = (t - tg) * 1000.0;
+				p->lat[p->n++] = (t - t0) * 1000.0;
+			} else {
+				p->failed = true;
+			}
+		} else {	/* concurrent; the put's answer taken after */
+			if (probe_poll(&r, key, v, t0, &tg, &got))
+				p->conc[p->n_conc++] =
+				    (bench_now() - t0) * 1000.0;
+			else
+				p->failed = true;
+			if (!conn_op_reply(&w, SCL_KVREQ_PUT, NULL, NULL))
+				p->failed = true;
 		}
-		if (seen) {
-			double t = bench_now();
-			p->put[p->n] = put_ms;
-			p->get[p->n] = (t - tg) * 1000.0;
-			p->lat[p->n++] = (t - t0) * 1000.0;
-		} else
-			p->failed = true;
 		usleep(5000);
 	}
 	scl_buf_dispose(&got);
@@ -1033,6 +1087,7 @@ bench_kv(struct cli_args *a)
 	double ratios1[RATIO_PAIRS_MAX] = { 0 }, ratios3[RATIO_PAIRS_MAX] = { 0 };
 	double p1[3] = { 0 }, p3[3] = { 0 }, plain1[3] = { 0 }, plain3[3] = { 0 };
 	double redis[3] = { 0 }, vis_p50 = 0, vis_p99 = 0, vis_load = 0;
+	double vis_conc_p99 = 0;
 	const char *tmp = getenv("TMPDIR");
 	int rc = CLI_FAIL;
 
@@ -1113,12 +1168,16 @@ bench_kv(struct cli_args *a)
 		vis_p99 = bench_quantile(pr->lat, pr->n, 0.99);
 		/* The put's and the final get's round trips are in the
 		 * figure: how much of it is request latency under load. */
+		vis_conc_p99 = bench_quantile(pr->conc, pr->n_conc, 0.99);
 		printf("{\"bench\":\"kv\",\"what\":\"visibility\",\"workers\":3,"
 		       "\"load_ops_per_s\":%.0f,\"samples\":%zu,\"p50_ms\":%.2f,"
-		       "\"p99_ms\":%.2f,\"put_rtt_p50_ms\":%.2f,"
+		       "\"p99_ms\":%.2f,\"concurrent_samples\":%zu,"
+		       "\"concurrent_p50_ms\":%.2f,\"concurrent_p99_ms\":%.2f,"
+		       "\"put_rtt_p50_ms\":%.2f,"
 		       "\"put_rtt_p99_ms\":%.2f,\"get_rtt_p50_ms\":%.2f,"
 		       "\"get_rtt_p99_ms\":%.2f,\"failed\":%s}\n",
-		    vis_load, pr->n, vis_p50, vis_p99,
+		    vis_load, pr->n, vis_p50, vis_p99, pr->n_conc,
+		    bench_quantile(pr->conc, pr->n_conc, 0.5), vis_conc_p99,
 		    bench_quantile(pr->put, pr->n, 0.5),
 		    bench_quantile(pr->put, pr->n, 0.99),
 		    bench_quantile(pr->get, pr->n, 0.5),
@@ -1166,6 +1225,7 @@ bench_kv(struct cli_args *a)
 	       "\"scl_C_1w_over_redis_C\":%.2f,"
 	       "\"scl_C_in_core_over_redis_C\":%.2f,"
 	       "\"visibility_p99_ms\":%.2f,"
+	       "\"visibility_concurrent_p99_ms\":%.2f,"
 	       "\"psl_paper_ops_per_s\":{\"A\":89000,\"C\":95000},"
 	       "\"scl_A_3w_over_paper\":%.2f,\"scl_C_3w_over_paper\":%.2f,"
 	       "\"batch\":%s,\"batch_delay_us\":%s,\"seal_gap_us\":%s,"
@@ -1173,7 +1233,8 @@ bench_kv(struct cli_args *a)
 	       "\"store_delay_us\":%s,\"server_nice\":%s",
 	    ratio1, ratio3,
 	    redis[2] > 0 ? p1[2] / redis[2] : 0,
-	    redis[2] > 0 ? in_core[2] / redis[2] : 0, vis_p99, p3[0] / 89000.0,
+	    redis[2] > 0 ? in_core[2] / redis[2] : 0, vis_p99, vis_conc_p99,
+	    p3[0] / 89000.0,
 	    p3[2] / 95000.0, e.batch, e.delay, e.gap, e.clock_max,
 	    e.store_delay, e.server_nice);
 	/* with --ratio-pairs, the ratios above are medians of these */
