@@ -263,8 +263,9 @@ static const struct cli_opt worker_opts[] = {
 	    NULL },
 	{ "platform-key", "FILE", "sim platform key",
 	    "DIR/sim-platform.key" },
-	{ "ring-spin-us", "US", "poll the core's rings this long before "
-				"sleeping", "5" },
+	{ "ring-spin-us", "US", "poll the core's rings at most this long "
+				"before sleeping (each end learns how "
+				"much of it pays)", "5" },
 	{ "router", "ENDPOINT", "KVS: the multicast router", NULL },
 	{ "seal-clock-max", "N", "KVS: the seal clock closes batches early "
 				 "only while the worker served fewer client "
