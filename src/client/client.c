@@ -282,6 +282,7 @@ static void
 pend_retry(struct scl_client *c, struct pend *p, uint64_t now)
 {
 	char ref[32];
+	zmq_msg_t whole;
 
 	if (p->done || now < p->deadline)
 		return;
@@ -298,14 +299,28 @@ pend_retry(struct scl_client *c, struct pend *p, uint64_t now)
 	p->attempts++;
 	p->id = ++c->next_id;
 	set_id(&p->frame, p->id);
+	if (zmq_msg_init_size(&whole, p->frame.len) != 0) {
+		p->deadline = now + c->opt.timeout_ms; /* try again then */
+		return;
+	}
+	memcpy(zmq_msg_data(&whole), p->frame.ptr, p->frame.len);
 	for (size_t i = 0; i < c->n; i++) {
+		zmq_msg_t m;
 		if (p->state[i] == S_ACKED || p->state[i] == S_REFUSED)
 			continue;
 		p->state[i] = S_WAITING;
-		if (!send_frame(c, i, scl_buf_slice(&p->frame)))
+		/* The servers' messages share one copy of the append: ZeroMQ
+		 * counts references to a message's content, so an append of
+		 * megabytes is copied once, not once per server. */
+		zmq_msg_init(&m);
+		if (zmq_msg_copy(&m, &whole) != 0 ||
+		    zmq_msg_send(&m, c->conns[i].sock, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
 			scl_log(&c->opt.log, SCL_LOG_DEBUG, "client",
 			    "cannot queue to %s", c->conns[i].addr);
+		}
 	}
+	zmq_msg_close(&whole);
 	p->deadline = now + c->opt.timeout_ms;
 }
 
