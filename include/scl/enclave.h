@@ -108,6 +108,14 @@ struct scl_enclave_exit {
  */
 bool scl_enclave_alive(struct scl_enclave *e, struct scl_enclave_exit *ex);
 
+/**
+ * The host's side of the rings: what sending to the core (@to_core) and
+ * waiting for its answers (@from_core) cost so far; zeros for the
+ * crossing backend, which has no rings.
+ */
+void scl_enclave_ring_stats(const struct scl_enclave *e,
+    struct scl_ring_stats *to_core, struct scl_ring_stats *from_core);
+
 /** The core process's pid (process backend), else 0. */
 int scl_enclave_core_pid(const struct scl_enclave *e);
 

@@ -379,6 +379,18 @@ scl_enclave_alive(struct scl_enclave *e, struct scl_enclave_exit *ex)
 	return e->pid > 0 ? !e->ended : true;
 }
 
+void
+scl_enclave_ring_stats(const struct scl_enclave *e,
+    struct scl_ring_stats *to_core, struct scl_ring_stats *from_core)
+{
+	memset(to_core, 0, sizeof(*to_core));
+	memset(from_core, 0, sizeof(*from_core));
+	if (e->inbox)
+		scl_ring_stats(e->inbox, to_core);
+	if (e->outbox)
+		scl_ring_stats(e->outbox, from_core);
+}
+
 int
 scl_enclave_core_pid(const struct scl_enclave *e)
 {

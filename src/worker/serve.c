@@ -27,6 +27,7 @@
 #include "scl/client.h"
 #include "scl/clock.h"
 #include "scl/codec.h"
+#include "scl/enclave.h"
 #include "scl/proto.h"
 #include "scl/router.h"
 #include "worker_int.h"
@@ -857,9 +858,11 @@ client_status(struct node *n, const uint8_t *route, size_t rlen, uint64_t id)
 	uint8_t op = SCL_CORE_KV_STATS;
 	struct scl_slice body;
 	struct scl_buf text;
-	char host[256];
+	struct scl_ring_stats to_core, from_core;
+	char host[384];
 	int len;
 
+	scl_enclave_ring_stats(scl_worker_enclave(n->w), &to_core, &from_core);
 	if (scl_worker__call(n->w, &op, 1, &body) != SCL_OK) {
 		reply_client(n, route, rlen, SCL_KVCLIENT_STATUS, id, false,
 		    scl_slice_of(scl_err_last(), strlen(scl_err_last())), 0);
@@ -869,14 +872,19 @@ client_status(struct node *n, const uint8_t *route, size_t rlen, uint64_t id)
 	    ",\"host\":{\"through\":%llu,\"durable\":%llu,"
 	    "\"appends\":%llu,\"unstored_bytes\":%llu,"
 	    "\"refused_writes\":%llu,\"published\":%llu,"
-	    "\"fetched_in\":%llu,\"caught_up\":%s}}",
+	    "\"fetched_in\":%llu,\"caught_up\":%s,"
+	    "\"rings\":{\"answer_waits_spun\":%llu,"
+	    "\"answer_waits_slept\":%llu,\"sends_found_full\":%llu}}}",
 	    (unsigned long long)n->through, (unsigned long long)n->durable,
 	    (unsigned long long)n->appended,
 	    (unsigned long long)unstored_bytes(n),
 	    (unsigned long long)n->refused,
 	    (unsigned long long)n->published,
 	    (unsigned long long)n->fetched_in,
-	    n->caught_up ? "true" : "false");
+	    n->caught_up ? "true" : "false",
+	    (unsigned long long)from_core.spins_won,
+	    (unsigned long long)from_core.sleeps,
+	    (unsigned long long)to_core.full_waits);
 	scl_buf_init(&text);
 	/* The core's part grows with its peers: no fixed buffer. */
 	if (scl_buf_append(&text, "{\"core\":", 8) == SCL_OK &&

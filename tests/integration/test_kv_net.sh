@@ -320,6 +320,13 @@ for _ in $(seq 50); do
 done
 [ "${durable5:-0}" -ge 1 ] && ok ||
 	bad "an unwaited put was not sealed and stored within 5 s with a 10 s batch delay"
+# The host's rings say how its waits for the core ended: by a spin or a
+# sleep; a worker that has caught up and served requests has waited.
+status5=$(kv 5 status)
+spun5=$(printf '%s' "$status5" | sed -n 's/.*"answer_waits_spun":\([0-9]*\).*/\1/p')
+slept5=$(printf '%s' "$status5" | sed -n 's/.*"answer_waits_slept":\([0-9]*\).*/\1/p')
+[ -n "$spun5" ] && [ -n "$slept5" ] && [ $((spun5 + slept5)) -gt 0 ] && ok ||
+	bad "worker 5's status has no ring waits (spun ${spun5:-?}, slept ${slept5:-?})"
 # A store delay of 10 s: sealed batches wait for the servers (the peers
 # have them at once), until a put that asks for durability takes them
 # along.  (Whether a peer sees them is not checked here: through a router
