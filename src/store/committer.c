@@ -105,14 +105,15 @@ note_failure(struct scl_store_job *j, enum scl_err e)
 	snprintf(j->message, sizeof(j->message), "%s", scl_err_last());
 }
 
-/* Commits @jobs (a detached list) in one transaction; lock not held.
- * Jobs are private to this thread until `done` is set under the lock. */
+/* Commits @jobs (a detached list, @bytes of batches) in one transaction;
+ * lock not held.  Jobs are private to this thread until `done` is set
+ * under the lock. */
 static void
-commit_group(struct scl_store_committer *c, struct scl_store_job *jobs)
+commit_group(struct scl_store_committer *c, struct scl_store_job *jobs,
+    size_t bytes)
 {
 	struct scl_store_job *callbacks = NULL;
 	MDB_txn *txn = NULL;
-	size_t group_bytes = 0;
 	enum scl_err e = SCL_OK;
 	int rc;
 
@@ -147,7 +148,6 @@ commit_group(struct scl_store_committer *c, struct scl_store_job *jobs)
 	pthread_mutex_lock(&c->lock);
 	for (struct scl_store_job *j = jobs, *next; j; j = next) {
 		next = j->next;
-		group_bytes += job_bytes(j);
 		c->stats.jobs++;
 		c->stats.batches += j->n_batches;
 		if (j->on_done) {
@@ -159,7 +159,7 @@ commit_group(struct scl_store_committer *c, struct scl_store_job *jobs)
 		}
 	}
 	c->stats.commits++;
-	if (e == SCL_OK && (c->unreleased += group_bytes) >= RELEASE_BYTES)
+	if (e == SCL_OK && (c->unreleased += bytes) >= RELEASE_BYTES)
 		pthread_cond_signal(&c->release);
 	pthread_cond_broadcast(&c->room);
 	pthread_mutex_unlock(&c->lock);
@@ -202,7 +202,7 @@ committer_main(void *arg)
 		c->queued_bytes -= bytes;
 		pthread_cond_broadcast(&c->room);
 		pthread_mutex_unlock(&c->lock);
-		commit_group(c, group);
+		commit_group(c, group, bytes);
 		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);
