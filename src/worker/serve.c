@@ -831,6 +831,10 @@ release_durable(struct node *n)
 	}
 }
 
+/* Said in the log and to each client refused: the MiB waiting. */
+#define REFUSING_WRITES "the servers do not hold the last %llu MiB of " \
+	"writes yet: writes are refused until they do (reads go on)"
+
 /* Sealed bytes that wait for the servers; notes (and logs) when they
  * reach the bound, from when on writes are refused, and when they fall
  * below it again. */
@@ -842,9 +846,7 @@ unstored_bytes(struct node *n)
 
 	if (refusing != n->refusing)
 		scl_log(&n->w->opt.log, refusing ? SCL_LOG_WARN : SCL_LOG_INFO,
-		    "worker", refusing ? "the servers do not hold the last "
-					 "%llu MiB of writes yet: writes are "
-					 "refused until they do (reads go on)"
+		    "worker", refusing ? REFUSING_WRITES
 				       : "the servers caught up (%llu MiB "
 					 "waiting): taking writes again",
 		    (unsigned long long)(u >> 20));
@@ -1003,9 +1005,8 @@ refuse_writes(struct node *n, const uint8_t *route, size_t rlen, uint8_t kind,
 
 	if (!n->refusing || !ops_write(ops, count))
 		return false;
-	len = snprintf(msg, sizeof(msg), "the servers do not hold the last "
-	    "%llu MiB of writes yet: writes are refused until they do (reads "
-	    "go on)", (unsigned long long)(unstored >> 20));
+	len = snprintf(msg, sizeof(msg), REFUSING_WRITES,
+	    (unsigned long long)(unstored >> 20));
 	reply_client(n, route, rlen, kind, id, false,
 	    scl_slice_of(msg, (size_t)len), 0);
 	n->refused++;
