@@ -42,6 +42,43 @@ test_crypto_blake2b_vectors(void **state)
 }
 
 static void
+test_crypto_sha256_vectors(void **state)
+{
+	uint8_t out[32], want[32], other[32];
+	static uint8_t buf[70000];
+
+	(void)state;
+	/* FIPS 180-2 appendix B.1 ("abc") and the empty message. */
+	unhex(want, 32, "ba7816bf8f01cfea414140de5dae2223"
+			"b00361a396177a9cb410ff61f20015ad");
+	assert_scl_ok(scl_sha256(out,
+	    (struct scl_slice[]){ scl_slice_of("abc", 3) }, 1));
+	assert_memory_equal(out, want, 32);
+	assert_scl_ok(scl_sha256(out, (struct scl_slice[]){
+	    scl_slice_of("a", 1), scl_slice_of("", 0), scl_slice_of("bc", 2) },
+	    3));
+	assert_memory_equal(out, want, 32);
+	unhex(want, 32, "e3b0c44298fc1c149afbf4c8996fb924"
+			"27ae41e4649b934ca495991b7852b855");
+	assert_scl_ok(scl_sha256(out, NULL, 0));
+	assert_memory_equal(out, want, 32);
+	/* Against libsodium's own (portable) SHA-256, across block edges
+	 * and split points. */
+	scl_random(buf, sizeof(buf));
+	for (size_t len = 0; len < sizeof(buf); len = len * 3 + 1) {
+		size_t cut = len / 3;
+		crypto_hash_sha256(want, buf, len);
+		assert_scl_ok(scl_sha256(out,
+		    (struct scl_slice[]){ scl_slice_of(buf, len) }, 1));
+		assert_memory_equal(out, want, 32);
+		assert_scl_ok(scl_sha256(other, (struct scl_slice[]){
+		    scl_slice_of(buf, cut), scl_slice_of(buf + cut, len - cut) },
+		    2));
+		assert_memory_equal(other, want, 32);
+	}
+}
+
+static void
 test_crypto_ed25519_rfc8032(void **state)
 {
 	uint8_t seed[32], pk[32], sig[64], want[64];
@@ -275,6 +312,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crypto_blake2b_vectors),
+		cmocka_unit_test(test_crypto_sha256_vectors),
 		cmocka_unit_test(test_crypto_ed25519_rfc8032),
 		cmocka_unit_test(test_crypto_chacha20poly1305_rfc8439),
 		cmocka_unit_test(test_crypto_aead_matches_libsodium),

@@ -19,9 +19,13 @@ _Static_assert(crypto_box_SEALBYTES == SCL_BOX_SEAL_OVERHEAD, "seal");
 enum scl_err
 scl_crypto_init(void)
 {
+	enum scl_err e;
+
 	if (sodium_init() < 0)
 		return scl_err_set(SCL_ECRYPTO, "libsodium failed to initialize");
-	return scl_crypto__aead_selftest();
+	if ((e = scl_crypto__aead_selftest()) != SCL_OK)
+		return e;
+	return scl_crypto__sha256_selftest();
 }
 
 void
