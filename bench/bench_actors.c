@@ -147,11 +147,10 @@ verify_run(struct scl_actor_job *job)
 	if (v->err == SCL_OK)
 		v->err = scl_capsule_record_decode(&r,
 		    scl_buf_slice(&v->c->recs[v->i]));
-	if (v->err == SCL_OK) {
-		scl_capsule_record_hash(hash, &r);
-		if (memcmp(hash, hb.hash, 32) != 0)
-			v->err = SCL_EVERIFY;
-	}
+	if (v->err == SCL_OK)
+		v->err = scl_capsule_record_hash(hash, &r);
+	if (v->err == SCL_OK && memcmp(hash, hb.hash, 32) != 0)
+		v->err = SCL_EVERIFY;
 	if (v->err == SCL_OK)
 		v->err = scl_capsule_record_open(&plain, &r, SCL_AEAD_AES256GCM,
 		    v->c->keys.epochs[0].key);

@@ -199,10 +199,14 @@ test_capsule_record_decode_rejections(void **state)
 	for (size_t n = 0; n < b.len; n++)
 		assert_scl_fails(scl_capsule_record_decode(&r,
 		    scl_slice_of(b.ptr, n)), SCL_EFORMAT, NULL);
-	b.ptr[0] = 2;
+	assert_int_equal(r.version, SCL_RECORD_VERSION);
+	b.ptr[0] = 3;
 	assert_scl_fails(scl_capsule_record_decode(&r, scl_buf_slice(&b)),
-	    SCL_EVERSION, "version 2; this build reads version 1");
-	b.ptr[0] = 1;
+	    SCL_EVERSION, "version 3; this build reads versions 1 to 2");
+	b.ptr[0] = 0;
+	assert_scl_fails(scl_capsule_record_decode(&r, scl_buf_slice(&b)),
+	    SCL_EVERSION, "version 0;");
+	b.ptr[0] = 2;
 	b.ptr[2] = 9;
 	assert_scl_fails(scl_capsule_record_decode(&r, scl_buf_slice(&b)),
 	    SCL_EFORMAT, "unknown record type 9");
@@ -219,6 +223,85 @@ test_capsule_record_decode_rejections(void **state)
 	assert_scl_fails(scl_capsule_record_decode(&r, scl_buf_slice(&b)),
 	    SCL_EFORMAT, "trailing");
 	scl_buf_dispose(&b);
+	tcap_dispose(&t);
+}
+
+/*
+ * Records v1 (BLAKE2b) and v2 (SHA-256) in one chain: a writer upgraded
+ * mid-chain.  Each record's hash follows its own version, the chain,
+ * heartbeats and proofs verify across the switch, and a record relabelled
+ * with the other version no longer verifies.
+ */
+static void
+test_capsule_records_v1_and_v2_share_a_chain(void **state)
+{
+	struct tcap t;
+	struct scl_capsule_source src;
+	struct scl_capsule_opener *o;
+	struct scl_capsule_verify_stats st;
+	struct scl_capsule_batch b;
+	struct scl_record r;
+	uint8_t h1[32], h2[32];
+	static const uint64_t proved[] = { 1, 36, 37, 38, 40, 77 };
+
+	(void)state;
+	tcap_init(&t, SCL_AEAD_AES256GCM, 11);
+	assert_scl_fails(scl_capsule_writer_set_record_version(t.w, 3),
+	    SCL_EVERSION, "record version 3");
+	assert_scl_ok(scl_capsule_writer_set_record_version(t.w, 1));
+	tcap_append(&t, 35, 5);
+	/* One batch across the switch: its heartbeat (v2 record 40) covers
+	 * v1 records 36 and 37. */
+	scl_capsule_batch_init(&b);
+	for (int i = 0; i < 5; i++) {
+		if (i == 2)
+			assert_scl_ok(scl_capsule_writer_set_record_version(
+			    t.w, 2));
+		assert_scl_ok(scl_capsule_writer_append(t.w, &b,
+		    SCL_RECORD_DATA, scl_slice_of("across", 6)));
+	}
+	assert_scl_ok(scl_capsule_writer_seal_batch(t.w, &b,
+	    1764000000000040ull));
+	mem_src_add_batch(&t.src, &b);
+	scl_capsule_batch_dispose(&b);
+	tcap_append(&t, 37, 6);
+	src = mem_src_source(&t.src);
+	assert_scl_ok(scl_capsule_record_decode(&r,
+	    scl_buf_slice(&t.src.rec[36])));
+	assert_int_equal(r.version, 1);
+	assert_scl_ok(scl_capsule_record_decode(&r,
+	    scl_buf_slice(&t.src.rec[37])));
+	assert_int_equal(r.version, 2);
+	assert_scl_ok(scl_capsule_opener_new(&o, SCL_AEAD_AES256GCM, &t.keys));
+	memset(&st, 0, sizeof(st));
+	assert_scl_ok(scl_capsule_verify_chain(&st, &src, t.name, &t.meta,
+	    t.owner.public_key, 77, o));
+	assert_int_equal(st.records, 77);
+	assert_int_equal(st.opened, 77);
+	for (size_t i = 0; i < sizeof(proved) / sizeof(proved[0]); i++) {
+		struct scl_buf proof;
+		struct scl_capsule_proof_result pr;
+		scl_buf_init(&proof);
+		assert_scl_ok(scl_capsule_proof_build(&proof, &src,
+		    scl_buf_slice(&t.meta_bytes), scl_slice_of(NULL, 0),
+		    t.owner.public_key, proved[i]));
+		assert_scl_ok(scl_capsule_proof_check(&pr, t.name,
+		    scl_buf_slice(&proof)));
+		assert_int_equal(pr.seqno, proved[i]);
+		scl_buf_dispose(&proof);
+	}
+	/* The same bytes under the other version hash differently, so a
+	 * relabelled record breaks its chain. */
+	assert_scl_ok(scl_capsule_record_hash(h2, &r));
+	t.src.rec[37].ptr[0] = 1;
+	assert_scl_ok(scl_capsule_record_decode(&r,
+	    scl_buf_slice(&t.src.rec[37])));
+	assert_scl_ok(scl_capsule_record_hash(h1, &r));
+	assert_memory_not_equal(h1, h2, 32);
+	memset(&st, 0, sizeof(st));
+	assert_scl_fails(scl_capsule_verify_chain(&st, &src, t.name, &t.meta,
+	    t.owner.public_key, 77, o), SCL_EVERIFY, "/38");
+	scl_capsule_opener_free(o);
 	tcap_dispose(&t);
 }
 
@@ -577,6 +660,7 @@ main(void)
 		cmocka_unit_test(test_capsule_chain_verifies_and_reads_in_order),
 		cmocka_unit_test(test_capsule_wrong_key_does_not_decrypt),
 		cmocka_unit_test(test_capsule_record_decode_rejections),
+		cmocka_unit_test(test_capsule_records_v1_and_v2_share_a_chain),
 		cmocka_unit_test(test_capsule_link_counts),
 		cmocka_unit_test(test_capsule_skip_paths_are_logarithmic),
 		cmocka_unit_test(test_capsule_proofs_check_for_every_record),

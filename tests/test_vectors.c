@@ -1,15 +1,18 @@
 /*
- * test_vectors.c - known-answer vectors of format v1.
+ * test_vectors.c - known-answer vectors of format v1, with records v1
+ * and v2.
  *
  * Fixed inputs (seeds, keys, times, salts) must produce exactly the bytes
- * in tests/vectors/capsule_v1.txt, which docs/FORMAT.md reproduces; a
- * conforming implementation in any language can check itself against
- * them.  Beyond the frozen bytes, the test cross-checks what it can
- * against independent implementations: the owner key against RFC 8032,
- * every sealed body against libsodium's own AES-256-GCM and
- * ChaCha20-Poly1305, the heartbeat signature with libsodium directly.
+ * in tests/vectors/capsule_v1.txt (records v1) and records_v2.txt (the
+ * same capsule written with records v2), which docs/FORMAT.md
+ * reproduces; a conforming implementation in any language can check
+ * itself against them.  Beyond the frozen bytes, the test cross-checks
+ * what it can against independent implementations: the owner key against
+ * RFC 8032, every sealed body against libsodium's own AES-256-GCM and
+ * ChaCha20-Poly1305, every record v2 hash against libsodium's SHA-256,
+ * the heartbeat signature with libsodium directly.
  *
- * SCL_WRITE_VECTORS=path regenerates the file (only when the format
+ * SCL_WRITE_VECTORS=dir regenerates the files (only when a format
  * version changes, deliberately).
  */
 #include <stdio.h>
@@ -20,8 +23,8 @@
 
 #include "helpers.h"
 
-#ifndef SCL_VECTORS_FILE
-#error "SCL_VECTORS_FILE must name tests/vectors/capsule_v1.txt"
+#ifndef SCL_VECTORS_DIR
+#error "SCL_VECTORS_DIR must name tests/vectors"
 #endif
 
 struct kv {
@@ -66,8 +69,23 @@ check_libsodium_seal(enum scl_aead_suite suite, const uint8_t key[32],
 	free(ct);
 }
 
+/* Record v2's hash, computed with libsodium's SHA-256 from the bytes. */
 static void
-generate(enum scl_aead_suite suite)
+check_libsodium_sha256(const struct scl_record *r, const uint8_t hash[32])
+{
+	crypto_hash_sha256_state st;
+	uint8_t body_hash[32], want[32];
+
+	crypto_hash_sha256(body_hash, r->body.ptr, r->body.len);
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, r->header.ptr, r->header.len);
+	crypto_hash_sha256_update(&st, body_hash, 32);
+	crypto_hash_sha256_final(&st, want);
+	assert_memory_equal(hash, want, 32);
+}
+
+static void
+generate(enum scl_aead_suite suite, uint16_t record_version)
 {
 	static const char *payloads[3] = { "alpha", "bravo", "" };
 	uint8_t seed[32], rfc_pk[32], data_key[32], subkey[32], name[32];
@@ -116,6 +134,7 @@ generate(enum scl_aead_suite suite)
 	memset(&head, 0, sizeof(head));
 	assert_scl_ok(scl_capsule_writer_new(&w, name, suite, &owner, 1,
 	    data_key, &head));
+	assert_scl_ok(scl_capsule_writer_set_record_version(w, record_version));
 	scl_capsule_batch_init(&b);
 	for (int i = 0; i < 3; i++) {
 		uint8_t salt[4] = { (uint8_t)(4 * i + 1), (uint8_t)(4 * i + 2),
@@ -127,9 +146,12 @@ generate(enum scl_aead_suite suite)
 		    (uint64_t)(i + 1), salt, scl_slice_of(NULL, 0)));
 		assert_scl_ok(scl_capsule_record_decode(&r,
 		    scl_capsule_batch_record(&b, (size_t)i)));
+		assert_int_equal(r.version, record_version);
 		check_libsodium_seal(suite, subkey, &r, payloads[i]);
-		scl_capsule_record_hash(hash, &r);
+		assert_scl_ok(scl_capsule_record_hash(hash, &r));
 		assert_memory_equal(hash, b.hashes[i], 32);
+		if (record_version == 2)
+			check_libsodium_sha256(&r, hash);
 		snprintf(key, sizeof(key), "%s.record%d", sname, i + 1);
 		emit(key, scl_capsule_batch_record(&b, (size_t)i).ptr,
 		    scl_capsule_batch_record(&b, (size_t)i).len);
@@ -156,28 +178,31 @@ generate(enum scl_aead_suite suite)
 	scl_sign_key_wipe(&owner);
 }
 
+/* Generates both suites' vectors with records of @record_version and
+ * compares them with @file under SCL_VECTORS_DIR (or writes it). */
 static void
-test_vectors_match_the_frozen_format(void **state)
+check_vectors(uint16_t record_version, const char *file, const char *title)
 {
-	const char *out = getenv("SCL_WRITE_VECTORS");
-	char line[8192];
+	const char *dir = getenv("SCL_WRITE_VECTORS");
+	char line[8192], path[4096];
 	FILE *f;
 	size_t matched = 0;
 
-	(void)state;
-	generate(SCL_AEAD_AES256GCM);
-	generate(SCL_AEAD_CHACHA20POLY1305);
-	if (out) {
-		f = fopen(out, "w");
+	n_got = 0;
+	generate(SCL_AEAD_AES256GCM, record_version);
+	generate(SCL_AEAD_CHACHA20POLY1305, record_version);
+	snprintf(path, sizeof(path), "%s/%s", dir ? dir : SCL_VECTORS_DIR,
+	    file);
+	if (dir) {
+		f = fopen(path, "w");
 		assert_non_null(f);
-		fprintf(f, "# SCL format v1 known-answer vectors "
-			   "(docs/FORMAT.md); hex.\n");
+		fprintf(f, "# %s (docs/FORMAT.md); hex.\n", title);
 		for (size_t i = 0; i < n_got; i++)
 			fprintf(f, "%s = %s\n", got[i].key, got[i].hex);
 		fclose(f);
 		return;
 	}
-	f = fopen(SCL_VECTORS_FILE, "r");
+	f = fopen(path, "r");
 	assert_non_null(f);
 	while (fgets(line, sizeof(line), f)) {
 		char *eq = strstr(line, " = ");
@@ -202,11 +227,28 @@ test_vectors_match_the_frozen_format(void **state)
 		free(got[i].hex);
 }
 
+static void
+test_vectors_records_v1_match_the_frozen_format(void **state)
+{
+	(void)state;
+	check_vectors(1, "capsule_v1.txt", "SCL format v1 known-answer "
+					   "vectors");
+}
+
+static void
+test_vectors_records_v2_match_the_frozen_format(void **state)
+{
+	(void)state;
+	check_vectors(2, "records_v2.txt", "SCL format v1 known-answer "
+					   "vectors, records v2 (SHA-256)");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vectors_match_the_frozen_format),
+		cmocka_unit_test(test_vectors_records_v1_match_the_frozen_format),
+		cmocka_unit_test(test_vectors_records_v2_match_the_frozen_format),
 	};
 	if (scl_init() != SCL_OK)
 		return 1;

@@ -28,7 +28,14 @@
 extern "C" {
 #endif
 
-#define SCL_FORMAT_VERSION 1
+#define SCL_FORMAT_VERSION 1	/* metadata, heartbeats, proofs, evidence */
+/*
+ * Records: v1 hash with BLAKE2b-256, v2 (the same bytes) with SHA-256.
+ * This build writes v2 and reads both; a chain may hold both, as each
+ * record's hash follows its own version (docs/FORMAT.md "Records").
+ */
+#define SCL_RECORD_VERSION 2
+#define SCL_RECORD_VERSION_MIN 1
 #define SCL_NAME_BYTES 32	/* capsule name: BLAKE2b-256 of metadata */
 #define SCL_WRITER_BYTES 32	/* writer id: the writer's Ed25519 key */
 
@@ -173,13 +180,18 @@ SCL_NODISCARD enum scl_err scl_capsule_header_decode(struct scl_record *out,
 SCL_NODISCARD enum scl_err scl_capsule_record_decode(struct scl_record *out,
     struct scl_slice in);
 
-/** Record hash = BLAKE2b-256(header || BLAKE2b-256(body)). */
-void scl_capsule_record_hash(uint8_t out[SCL_HASH_BYTES],
-    const struct scl_record *r);
+/**
+ * Record hash = H(header || H(body)), H by the record's version: v1
+ * BLAKE2b-256, v2 SHA-256.  Fails only when OpenSSL cannot allocate.
+ */
+SCL_NODISCARD enum scl_err scl_capsule_record_hash(
+    uint8_t out[SCL_HASH_BYTES], const struct scl_record *r);
 
-/** Same, from a header and the hash of a body not at hand (proofs). */
-void scl_capsule_header_hash(uint8_t out[SCL_HASH_BYTES],
-    struct scl_slice header, const uint8_t body_hash[SCL_HASH_BYTES]);
+/** Same, from a decoded header and the hash of a body not at hand
+ * (proofs); the version is the header's. */
+SCL_NODISCARD enum scl_err scl_capsule_header_hash(
+    uint8_t out[SCL_HASH_BYTES], struct scl_slice header,
+    const uint8_t body_hash[SCL_HASH_BYTES]);
 
 /* --- Heartbeats ------------------------------------------------------ */
 
@@ -435,6 +447,14 @@ SCL_NODISCARD enum scl_err scl_capsule_writer_new(
     uint32_t epoch, const uint8_t *data_key,
     const struct scl_capsule_head *head);
 void scl_capsule_writer_free(struct scl_capsule_writer *w);
+
+/**
+ * Writes later records as @version (SCL_RECORD_VERSION_MIN to
+ * SCL_RECORD_VERSION; the latter by default).  Version 1 is for readers
+ * and servers of builds that predate version 2, during an upgrade.
+ */
+SCL_NODISCARD enum scl_err scl_capsule_writer_set_record_version(
+    struct scl_capsule_writer *w, uint16_t version);
 
 /** The writer's head: last seqno written and its state.  Borrowed. */
 const struct scl_capsule_head *scl_capsule_writer_head(

@@ -43,6 +43,10 @@ enum scl_err scl_capsule__fetch_heartbeat(const struct scl_capsule_source *src,
 void scl_capsule__head_push(struct scl_capsule_head *h, uint64_t seqno,
     uint64_t lamport, const uint8_t hash[SCL_HASH_BYTES]);
 
+/** H(body) for a record of @version (one its decoder accepted). */
+enum scl_err scl_capsule__body_hash(uint8_t out[SCL_HASH_BYTES],
+    uint16_t version, struct scl_slice body);
+
 /** Number of trailing zero bits of a non-zero @v. */
 static inline unsigned
 scl_capsule__tz(uint64_t v)

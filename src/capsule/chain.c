@@ -205,8 +205,11 @@ scl_capsule_chain_check_header(struct scl_capsule_chain *c,
     const struct scl_record *r, const uint8_t body_hash[SCL_HASH_BYTES])
 {
 	uint8_t hash[SCL_HASH_BYTES];
+	enum scl_err e;
 
-	scl_capsule_header_hash(hash, r->header, body_hash);
+	if ((e = scl_capsule_header_hash(hash, r->header, body_hash)) !=
+	    SCL_OK)
+		return e;
 	return check_hashed(c, r, hash);
 }
 
@@ -256,7 +259,8 @@ scl_capsule__fetch_checked(const struct scl_capsule_source *src,
 		return scl_err_set(SCL_EVERIFY,
 		    "record %s: stored under seqno %llu but claims %llu", ref,
 		    (unsigned long long)seqno, (unsigned long long)rec->seqno);
-	scl_capsule_record_hash(hash, rec);
+	if ((e = scl_capsule_record_hash(hash, rec)) != SCL_OK)
+		return scl_err_wrap(e, "record %s: ", ref);
 	return scl_capsule_chain_check(c, rec, hash);
 }
 
@@ -387,7 +391,8 @@ scl_capsule_head_advance(struct scl_capsule_head *head,
 	if ((e = check_type_rules(owner, writer, r, ref)) != SCL_OK ||
 	    (e = check_cert_body(capsule, owner, writer, r, ref)) != SCL_OK)
 		return e;
-	scl_capsule_record_hash(hash, r);
+	if ((e = scl_capsule_record_hash(hash, r)) != SCL_OK)
+		return scl_err_wrap(e, "record %s: ", ref);
 	scl_capsule__head_push(head, r->seqno, r->lamport, hash);
 	return SCL_OK;
 }

@@ -36,7 +36,9 @@ add_step(struct scl_enc *e, const struct scl_capsule_source *src,
 	    (err = scl_capsule_record_decode(&r, scl_buf_slice(buf))) !=
 		SCL_OK)
 		return scl_err_wrap(err, "record %s: ", ref);
-	scl_hash(body_hash, r.body.ptr, r.body.len);
+	if ((err = scl_capsule__body_hash(body_hash, r.version, r.body)) !=
+	    SCL_OK)
+		return scl_err_wrap(err, "record %s: ", ref);
 	scl_enc_blob16(e, r.header.ptr, r.header.len);
 	scl_enc_bytes(e, body_hash, sizeof(body_hash));
 	return e->err;
@@ -198,8 +200,8 @@ scl_capsule_proof_check(struct scl_capsule_proof_result *out,
 	}
 	if ((e = check_steps(chain, &d, n_steps, rec.seqno)) != SCL_OK)
 		goto done;
-	scl_capsule_record_hash(out->hash, &rec);
-	if ((e = scl_capsule_chain_check(chain, &rec, out->hash)) != SCL_OK) {
+	if ((e = scl_capsule_record_hash(out->hash, &rec)) != SCL_OK ||
+	    (e = scl_capsule_chain_check(chain, &rec, out->hash)) != SCL_OK) {
 		e = scl_err_wrap(e, "proof: ");
 		goto done;
 	}

@@ -1,8 +1,8 @@
 /*
  * record.c - record headers and heartbeats: decoding, hashing, signing.
  *
- * Record v1 header (docs/FORMAT.md "Records"), little-endian:
- *   0   2  version (1)           2   1  type        3  1  flags
+ * Record v1/v2 header (docs/FORMAT.md "Records"), little-endian:
+ *   0   2  version (1 or 2)      2   1  type        3  1  flags
  *   4   32 capsule name          36  32 writer id (Ed25519 public key)
  *   68  8  seqno (>= 1)          76  8  Lamport time
  *   84  4  key epoch             88  12 nonce (seqno LE || 4-byte salt)
@@ -11,8 +11,10 @@
  *   108 32 x links: hash of record seqno - 2^i, i = 0, 1, ...
  *   ... 32 x merges: hashes of other writers' heads
  * then the body: AEAD ciphertext and tag (sealed) or the plain payload.
- * Record hash = BLAKE2b-256(header || BLAKE2b-256(body)), so a proof can
- * carry a header and its body's hash instead of the body.
+ * Record hash = H(header || H(body)), so a proof can carry a header and
+ * its body's hash instead of the body.  H is BLAKE2b-256 for v1 and
+ * SHA-256 for v2, the only difference between the two; the version is in
+ * the hashed header, so no record can pass for the other version's.
  */
 #include <stdio.h>
 #include <string.h>
@@ -110,8 +112,12 @@ static enum scl_err
 header_decode(struct scl_record *out, uint32_t *body_len, struct scl_dec *d)
 {
 	memset(out, 0, sizeof(*out));
-	scl_dec_version(d, SCL_FORMAT_VERSION);
-	out->version = SCL_FORMAT_VERSION;
+	out->version = scl_dec_u16(d, "version");
+	if (scl_dec_ok(d) && (out->version < SCL_RECORD_VERSION_MIN ||
+				 out->version > SCL_RECORD_VERSION))
+		return scl_dec_fail(d, SCL_EVERSION, "version %u; this build "
+		    "reads versions %u to %u", out->version,
+		    SCL_RECORD_VERSION_MIN, SCL_RECORD_VERSION);
 	out->type = scl_dec_u8(d, "type");
 	out->flags = scl_dec_u8(d, "flags");
 	out->capsule = scl_dec_bytes(d, SCL_NAME_BYTES, "capsule");
@@ -172,26 +178,54 @@ scl_capsule_record_decode(struct scl_record *out, struct scl_slice in)
 	return SCL_OK;
 }
 
-void
-scl_capsule_header_hash(uint8_t out[SCL_HASH_BYTES], struct scl_slice header,
-    const uint8_t body_hash[SCL_HASH_BYTES])
+/* H(@a || @b) for a record of @version. */
+static enum scl_err
+record_digest(uint8_t out[SCL_HASH_BYTES], uint16_t version,
+    struct scl_slice a, struct scl_slice b)
 {
 	struct scl_hash_state st;
 
+	if (version == 2)
+		return scl_sha256(out, (struct scl_slice[]){ a, b }, 2);
+	if (version != 1)
+		return scl_err_set(SCL_EVERSION, "no record hash for version "
+		    "%u", version);
 	scl_hash_init(&st);
-	scl_hash_update(&st, header.ptr, header.len);
-	scl_hash_update(&st, body_hash, SCL_HASH_BYTES);
+	scl_hash_update(&st, a.ptr, a.len);
+	scl_hash_update(&st, b.ptr, b.len);
 	scl_hash_final(&st, out);
+	return SCL_OK;
 }
 
-void
+enum scl_err
+scl_capsule__body_hash(uint8_t out[SCL_HASH_BYTES], uint16_t version,
+    struct scl_slice body)
+{
+	return record_digest(out, version, body, scl_slice_of(NULL, 0));
+}
+
+enum scl_err
+scl_capsule_header_hash(uint8_t out[SCL_HASH_BYTES], struct scl_slice header,
+    const uint8_t body_hash[SCL_HASH_BYTES])
+{
+	if (header.len < SCL_RECORD_FIXED_BYTES)
+		return scl_err_set(SCL_EFORMAT, "record header of %zu bytes",
+		    header.len);
+	return record_digest(out, scl_le16_load(header.ptr), header,
+	    scl_slice_of(body_hash, SCL_HASH_BYTES));
+}
+
+enum scl_err
 scl_capsule_record_hash(uint8_t out[SCL_HASH_BYTES],
     const struct scl_record *r)
 {
 	uint8_t body_hash[SCL_HASH_BYTES];
+	enum scl_err e;
 
-	scl_hash(body_hash, r->body.ptr, r->body.len);
-	scl_capsule_header_hash(out, r->header, body_hash);
+	if ((e = scl_capsule__body_hash(body_hash, r->version, r->body)) !=
+	    SCL_OK)
+		return e;
+	return scl_capsule_header_hash(out, r->header, body_hash);
 }
 
 /*

@@ -134,6 +134,7 @@ scl_capsule_batch_add(struct scl_capsule_batch *b, struct scl_slice record,
 struct scl_capsule_writer {
 	uint8_t capsule[SCL_NAME_BYTES];
 	enum scl_aead_suite suite;
+	uint16_t record_version;	/* of the records it writes */
 	struct scl_sign_key key;
 	uint32_t epoch;
 	struct scl_aead *aead;	/* NULL: plain records only */
@@ -158,6 +159,7 @@ scl_capsule_writer_new(struct scl_capsule_writer **out,
 	memcpy(w->capsule, capsule, SCL_NAME_BYTES);
 	w->salt_used = SALT_BLOCK;
 	w->suite = suite;
+	w->record_version = SCL_RECORD_VERSION;
 	w->key = *key;
 	w->epoch = epoch;
 	w->head = *head;
@@ -183,6 +185,18 @@ scl_capsule_writer_free(struct scl_capsule_writer *w)
 	scl_aead_free(w->aead);
 	scl_wipe(w, sizeof(*w));
 	free(w);
+}
+
+enum scl_err
+scl_capsule_writer_set_record_version(struct scl_capsule_writer *w,
+    uint16_t version)
+{
+	if (version < SCL_RECORD_VERSION_MIN || version > SCL_RECORD_VERSION)
+		return scl_err_set(SCL_EVERSION, "record version %u; this build "
+		    "writes versions %u to %u", version, SCL_RECORD_VERSION_MIN,
+		    SCL_RECORD_VERSION);
+	w->record_version = version;
+	return SCL_OK;
 }
 
 const struct scl_capsule_head *
@@ -213,7 +227,7 @@ encode_header(uint8_t *p, const struct scl_capsule_writer *w, uint8_t type,
 	bool sealed = type == SCL_RECORD_DATA;
 	uint8_t *q;
 
-	scl_le16_store(p, SCL_FORMAT_VERSION);
+	scl_le16_store(p, w->record_version);
 	p[2] = type;
 	p[3] = sealed ? SCL_RECORD_FLAG_SEALED : 0;
 	memcpy(p + 4, w->capsule, SCL_NAME_BYTES);
@@ -308,9 +322,11 @@ scl_capsule_writer_append_ex(struct scl_capsule_writer *w,
 		return e;
 	{
 		uint8_t body_hash[SCL_HASH_BYTES];
-		scl_hash(body_hash, p + header_len, body_len);
-		scl_capsule_header_hash(hash, scl_slice_of(p, header_len),
-		    body_hash);
+		if ((e = scl_capsule__body_hash(body_hash, w->record_version,
+			 scl_slice_of(p + header_len, body_len))) != SCL_OK ||
+		    (e = scl_capsule_header_hash(hash,
+			 scl_slice_of(p, header_len), body_hash)) != SCL_OK)
+			return e;
 	}
 	b->data.len = start + header_len + body_len;
 	if (b->n == 0) {

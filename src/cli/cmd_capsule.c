@@ -714,14 +714,15 @@ static void
 inspect_record(const struct scl_record *r, struct scl_slice raw)
 {
 	uint8_t hash[SCL_HASH_BYTES];
-	char h[9];
+	char h[9] = "?";
 
-	scl_capsule_record_hash(hash, r);
-	printf("    record %-8llu %-6s lamport=%llu epoch=%u header=%zu "
+	if (scl_capsule_record_hash(hash, r) == SCL_OK)
+		scl_hex_short(h, hash);
+	printf("    record %-8llu %-6s v%u lamport=%llu epoch=%u header=%zu "
 	       "body=%zu links=%u merges=%u hash=%s\n",
-	    (unsigned long long)r->seqno, type_name(r->type),
+	    (unsigned long long)r->seqno, type_name(r->type), r->version,
 	    (unsigned long long)r->lamport, r->epoch, r->header.len,
-	    r->body.len, r->n_links, r->n_merge, scl_hex_short(h, hash));
+	    r->body.len, r->n_links, r->n_merge, h);
 	(void)raw;
 }
 

@@ -464,6 +464,9 @@ scl_client_append_submit(struct scl_client *c,
 	if ((e = scl_capsule_record_decode(&r,
 		 scl_capsule_batch_record(b, b->n - 1))) != SCL_OK)
 		return e;
+	if (!heartbeat_hash(p->last_hash, b, &r) &&
+	    (e = scl_capsule_record_hash(p->last_hash, &r)) != SCL_OK)
+		return e;
 	p->used = true;
 	p->done = false;
 	p->err = SCL_OK;
@@ -471,8 +474,6 @@ scl_client_append_submit(struct scl_client *c,
 	memcpy(p->name, b->capsule, SCL_NAME_BYTES);
 	memcpy(p->writer, b->writer, SCL_WRITER_BYTES);
 	p->last = r.seqno;
-	if (!heartbeat_hash(p->last_hash, b, &r))
-		scl_capsule_record_hash(p->last_hash, &r);
 	p->quorum = quorum;
 	p->attempts = 0;
 	memset(p->state, 0, sizeof(p->state));

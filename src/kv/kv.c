@@ -732,9 +732,9 @@ signed_by_writer(struct scl_kv *kv)
 	uint8_t hash[SCL_HASH_BYTES];
 
 	if (scl_capsule_record_decode(&r, scl_capsule_batch_record(&kv->tmp,
-		kv->tmp.n - 1)) != SCL_OK)
+		kv->tmp.n - 1)) != SCL_OK ||
+	    scl_capsule_record_hash(hash, &r) != SCL_OK)
 		return false;
-	scl_capsule_record_hash(hash, &r);
 	return scl_capsule_heartbeat_decode(&hb,
 		   scl_buf_slice(&kv->tmp.heartbeat)) == SCL_OK &&
 	    memcmp(hb.capsule, kv->name, SCL_NAME_BYTES) == 0 &&

@@ -443,8 +443,8 @@ scl_server__accept(struct scl_server *s, const uint8_t *route, size_t rlen,
 				p->batch.n - 1));
 			if (rlen && scl_capsule_record_decode(&r,
 					scl_capsule_batch_record(&p->batch,
-					    p->batch.n - 1)) == SCL_OK) {
-				scl_capsule_record_hash(hash, &r);
+					    p->batch.n - 1)) == SCL_OK &&
+			    scl_capsule_record_hash(hash, &r) == SCL_OK) {
 				reply_ack(s, route, rlen, id, name,
 				    p->batch.writer, r.seqno, hash, true);
 			}

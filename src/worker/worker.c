@@ -218,8 +218,10 @@ scl_worker_seal(struct scl_worker *w, const struct scl_slice *payloads,
 			break;
 		if ((e = scl_capsule_batch_add(out, rec, zero)) != SCL_OK)
 			return e;
-		if (scl_capsule_record_decode(&r, rec) == SCL_OK)
-			scl_capsule_record_hash(out->hashes[out->n - 1], &r);
+		if (scl_capsule_record_decode(&r, rec) == SCL_OK &&
+		    (e = scl_capsule_record_hash(out->hashes[out->n - 1],
+			 &r)) != SCL_OK)
+			return e;
 	}
 	{
 		struct scl_slice hb = scl_dec_blob16(&d, SCL_HEARTBEAT_BYTES,
