@@ -41,6 +41,7 @@
 struct zipf {
 	uint64_t n;
 	double theta, alpha, zetan, eta;
+	double rank1_below;	/* uz below it is rank 1: 1 + 0.5^theta */
 	uint64_t rng;
 };
 
@@ -80,6 +81,7 @@ zipf_init(struct zipf *z, uint64_t n, double zetan, uint64_t seed)
 	z->zetan = zetan;
 	z->eta = (1.0 - pow(2.0 / (double)n, 1.0 - z->theta)) /
 	    (1.0 - zeta(2, z->theta) / zetan);
+	z->rank1_below = 1.0 + pow(0.5, z->theta);
 	z->rng = seed;
 }
 
@@ -91,7 +93,7 @@ zipf_key(struct zipf *z)
 
 	if (uz < 1.0)
 		rank = 0;
-	else if (uz < 1.0 + pow(0.5, z->theta))
+	else if (uz < z->rank1_below)
 		rank = 1;
 	else
 		rank = (uint64_t)((double)z->n *
@@ -102,10 +104,16 @@ zipf_key(struct zipf *z)
 	return rng_next(&(uint64_t){ rank * 0x100000001b3ull }) % z->n;
 }
 
+/* "user%012llu" (records are far below 10^12), without printf: the
+ * load generator shares the machine with what it measures. */
 static int
 key_name(char *out, uint64_t k)
 {
-	return snprintf(out, 32, "user%012llu", (unsigned long long)k);
+	memcpy(out, "user", 4);
+	for (int i = 15; i >= 4; i--, k /= 10)
+		out[i] = (char)('0' + k % 10);
+	out[16] = '\0';
+	return 16;
 }
 
 /* --- the deployment ------------------------------------------------------------ */
@@ -449,11 +457,17 @@ struct load {
 	bool failed;
 };
 
+/* v[i] = 'a' + (k + round + i) % 26, copied from a repeating alphabet. */
 static void
 make_value(char *v, uint64_t k, uint64_t round)
 {
-	for (int i = 0; i < VALUE_BYTES; i++)
-		v[i] = (char)('a' + (k + round + (uint64_t)i) % 26);
+	static const char abc[] = "abcdefghijklmnopqrstuvwxyz"
+				  "abcdefghijklmnopqrstuvwxyz"
+				  "abcdefghijklmnopqrstuvwxyz"
+				  "abcdefghijklmnopqrstuvwxyz"
+				  "abcdefghijklmnopqrstuvwxyz";
+	_Static_assert(sizeof(abc) - 1 >= 25 + VALUE_BYTES, "alphabet");
+	memcpy(v, abc + (k + round) % 26, VALUE_BYTES);
 }
 
 /* Appends one request of @n operations to the SCL buffer or Redis pipe. */
