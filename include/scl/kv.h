@@ -68,6 +68,9 @@ struct scl_kv_options {
 	size_t pending_max_bytes;	/* out-of-order buffer; 0: 64 MiB */
 	uint64_t fetch_retry_us;	/* 0: 200000 */
 	uint64_t sync_every_us;		/* 0: 100000 */
+	/* Records this replica writes: 0 the newest (SCL_RECORD_VERSION),
+	 * 1 for servers and readers of older builds (docs/OPERATIONS.md). */
+	uint16_t record_version;
 	/*
 	 * Benchmark baseline only: no encryption, no signatures, no
 	 * verification, nothing for the servers.  A paranoid replica

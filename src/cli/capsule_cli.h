@@ -17,6 +17,7 @@ struct local {
 	struct scl_capsule_keyring *keys;	/* NULL unless loaded */
 	char keyring_path[PATH_MAX + 96];
 	struct scl_client *client;		/* non-NULL: server mode */
+	uint16_t record_version;		/* written; 0: the newest */
 };
 
 /**

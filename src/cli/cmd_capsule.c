@@ -424,15 +424,18 @@ capsule_append(struct cli_args *a)
 	const char *file = cli_get(a, "file");
 	struct append_run r;
 	struct scl_store_appender_stats st;
-	uint64_t batch, lines = 0;
+	uint64_t batch, version, lines = 0;
 	int rc;
 	enum scl_err e;
 
 	memset(&r, 0, sizeof(r));
-	if (!cli_get_u64(a, "batch", 64, 1, 1u << 20, &batch))
+	if (!cli_get_u64(a, "batch", 64, 1, 1u << 20, &batch) ||
+	    !cli_get_u64(a, "record-version", SCL_RECORD_VERSION,
+		SCL_RECORD_VERSION_MIN, SCL_RECORD_VERSION, &version))
 		return CLI_USAGE;
 	if ((rc = capsule_open(&r.l, a, a->pos[0], true, true)) != CLI_OK)
 		goto done;
+	r.l.record_version = (uint16_t)version;
 	rc = CLI_FAIL;
 	r.in = stdin;
 	if (file && (r.in = fopen(file, "rb")) == NULL) {
@@ -980,6 +983,8 @@ static const struct cli_opt create_opts[] = {
 static const struct cli_opt append_opts[] = {
 	{ "batch", "N", "records per signed heartbeat", "64" },
 	{ "file", "F", "read payloads from F instead of stdin", NULL },
+	{ "record-version", "N", "write records v1 (BLAKE2b, for older "
+				 "servers and readers) or v2 (SHA-256)", "2" },
 	{ "servers", "LIST", "use these servers", "the capsule's, if any" },
 	{ NULL, NULL, NULL, NULL },
 };

@@ -106,6 +106,12 @@ capsule_writer_open(struct local *l, struct scl_capsule_writer **out)
 	if (e == SCL_OK)
 		e = scl_capsule_writer_new(out, l->name, l->meta.aead, &key,
 		    epoch, scl_capsule_keyring_key(l->keys, epoch), head);
+	if (e == SCL_OK && l->record_version &&
+	    (e = scl_capsule_writer_set_record_version(*out,
+		 l->record_version)) != SCL_OK) {
+		scl_capsule_writer_free(*out);
+		*out = NULL;
+	}
 	scl_sign_key_wipe(&key);
 	free(head);
 	return e;

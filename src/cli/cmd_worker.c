@@ -31,6 +31,7 @@ serve_kv(struct cli_args *a, struct scl_worker *w, struct local *l)
 	struct scl_worker_serve_options so;
 	const char *servers[SCL_SERVERS_MAX];
 	uint64_t batch, delay, gap, clock_max, store_delay, unstored_mb;
+	uint64_t version;
 	enum scl_err e;
 
 	memset(&ko, 0, sizeof(ko));
@@ -40,9 +41,12 @@ serve_kv(struct cli_args *a, struct scl_worker *w, struct local *l)
 	    !cli_get_u64(a, "seal-gap-us", 2000, 100, 10000000, &gap) ||
 	    !cli_get_u64(a, "seal-clock-max", 0, 0, UINT32_MAX, &clock_max) ||
 	    !cli_get_u64(a, "store-delay-us", 40000, 0, 10000000, &store_delay) ||
-	    !cli_get_u64(a, "unstored-max-mb", 64, 1, 65536, &unstored_mb))
+	    !cli_get_u64(a, "unstored-max-mb", 64, 1, 65536, &unstored_mb) ||
+	    !cli_get_u64(a, "record-version", SCL_RECORD_VERSION,
+		SCL_RECORD_VERSION_MIN, SCL_RECORD_VERSION, &version))
 		return CLI_USAGE;
 	ko.batch_max_puts = (size_t)batch;
+	ko.record_version = (unsigned)version;
 	ko.batch_delay_us = delay;
 	ko.plain = cli_has(a, "plain");
 	if (ko.plain)
@@ -263,6 +267,8 @@ static const struct cli_opt worker_opts[] = {
 	    NULL },
 	{ "platform-key", "FILE", "sim platform key",
 	    "DIR/sim-platform.key" },
+	{ "record-version", "N", "KVS: write records v1 (BLAKE2b, for older "
+				 "servers and readers) or v2 (SHA-256)", "2" },
 	{ "ring-spin-us", "US", "poll the core's rings at most this long "
 				"before sleeping (each end learns how "
 				"much of it pays)", "5" },

@@ -242,6 +242,9 @@ scl_kv_new(struct scl_kv **out, const struct scl_kv_options *opt)
 		 &kv->sign, kv->keys->epochs[kv->keys->n_epochs - 1].epoch,
 		 kv->keys->epochs[kv->keys->n_epochs - 1].key,
 		 &(struct scl_capsule_head){ 0 })) != SCL_OK ||
+	    (opt->record_version &&
+		(e = scl_capsule_writer_set_record_version(kv->writer,
+		     opt->record_version)) != SCL_OK) ||
 	    (e = scl_capsule_opener_new(&kv->opener, kv->meta.aead,
 		 kv->keys)) != SCL_OK)
 		goto fail;

@@ -36,6 +36,7 @@ scl_worker__kv_open(struct scl_worker_core *c, struct scl_slice in)
 	o.batch_max_puts = scl_dec_u32(&d, "batch size");
 	o.batch_delay_us = scl_dec_u64(&d, "batch delay");
 	o.plain = scl_dec_u8(&d, "plain") != 0;
+	o.record_version = scl_dec_u16(&d, "record version");
 	if (scl_dec_finish(&d) != SCL_OK)
 		return d.err;
 	o.meta = scl_buf_slice(&c->meta_bytes);
