@@ -467,12 +467,14 @@ capsule_append(struct cli_args *a)
 	if (st.records_stored == 0)
 		printf("appended 0 records (no input)\n");
 	else
-		printf("appended %llu records (seqno %llu..%llu) in %llu "
-		       "batches, one signed heartbeat each\n",
+		printf("appended %llu record%s (seqno %llu..%llu) in %llu "
+		       "batch%s, one signed heartbeat each\n",
 		    (unsigned long long)st.records_stored,
+		    st.records_stored == 1 ? "" : "s",
 		    (unsigned long long)st.first_seqno,
 		    (unsigned long long)(st.first_seqno + st.records_stored - 1),
-		    (unsigned long long)st.heartbeats_stored);
+		    (unsigned long long)st.heartbeats_stored,
+		    st.heartbeats_stored == 1 ? "" : "es");
 	rc = CLI_OK;
 done:
 	scl_store_appender_free(r.appender);

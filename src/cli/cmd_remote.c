@@ -231,13 +231,14 @@ remote_append(struct cli_args *a, struct local *l, FILE *in, uint64_t batch)
 	if (acked == 0)
 		printf("appended 0 records (no input)\n");
 	else
-		printf("appended %llu records (seqno %llu..%llu) in %llu "
-		       "batches, each stored by >= %u of %zu servers with "
+		printf("appended %llu record%s (seqno %llu..%llu) in %llu "
+		       "batch%s, each stored by >= %u of %zu servers with "
 		       "signed receipts\n",
-		    (unsigned long long)acked, (unsigned long long)first_acked,
+		    (unsigned long long)acked, acked == 1 ? "" : "s",
+		    (unsigned long long)first_acked,
 		    (unsigned long long)(first_acked + acked - 1),
-		    (unsigned long long)batches, l->meta.write_quorum,
-		    scl_client_count(l->client));
+		    (unsigned long long)batches, batches == 1 ? "" : "es",
+		    l->meta.write_quorum, scl_client_count(l->client));
 	if (dups)
 		printf("%llu of those batches some server already held (a "
 		       "replay, acknowledged without storing it again)\n",
