@@ -4,8 +4,9 @@
  * No primitive is implemented here: hashing (BLAKE2b-256), signatures
  * (Ed25519), sealed boxes (X25519) and randomness come from libsodium; the
  * AEADs and SHA-256 come from OpenSSL EVP because they were measured
- * faster on this class of machine (docs/BENCHMARKS.md, docs/FORMAT.md).  The wrappers fix sizes, name failures,
- * compare in constant time and wipe secrets.
+ * faster on this class of machine (docs/BENCHMARKS.md, docs/FORMAT.md).
+ * The wrappers fix sizes, name failures, compare in constant time and
+ * wipe secrets.
  *
  * Call scl_crypto_init() once before anything else (scl_init() does).
  */

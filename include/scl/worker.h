@@ -185,7 +185,7 @@ struct scl_worker_kv_options {
 	uint64_t batch_delay_us;	/* 0: 2000 */
 	bool plain;			/* benchmark baseline: no crypto,
 					   no servers */
-	unsigned record_version;	/* 0: the newest (scl_kv_options) */
+	uint16_t record_version;	/* 0: the newest (scl_kv_options) */
 };
 
 /** Opens the KVS in the attested core (with @actor_threads actors

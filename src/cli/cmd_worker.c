@@ -46,7 +46,7 @@ serve_kv(struct cli_args *a, struct scl_worker *w, struct local *l)
 		SCL_RECORD_VERSION_MIN, SCL_RECORD_VERSION, &version))
 		return CLI_USAGE;
 	ko.batch_max_puts = (size_t)batch;
-	ko.record_version = (unsigned)version;
+	ko.record_version = (uint16_t)version;
 	ko.batch_delay_us = delay;
 	ko.plain = cli_has(a, "plain");
 	if (ko.plain)

@@ -246,7 +246,7 @@ scl_worker_kv_open(struct scl_worker *w, const struct scl_worker_kv_options *opt
 	scl_enc_u32(&enc, (uint32_t)opt->batch_max_puts);
 	scl_enc_u64(&enc, opt->batch_delay_us);
 	scl_enc_u8(&enc, opt->plain);
-	scl_enc_u16(&enc, (uint16_t)opt->record_version);
+	scl_enc_u16(&enc, opt->record_version);
 	e = enc.err;
 	if (e == SCL_OK)
 		e = scl_worker__call(w, req.ptr, req.len, &body);
