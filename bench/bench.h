@@ -42,6 +42,9 @@ bool bench_wait_file(const char *path, const char *needle, double secs);
 /** CPU seconds (user + system) @pid has used so far, or -1. */
 double bench_cpu_secs(pid_t pid);
 
+/** Same, for @pid and its live children (a worker and its core), or -1. */
+double bench_cpu_secs_tree(pid_t pid);
+
 /** SIGTERM, then waits (SIGKILL after 5 s). */
 void bench_stop(pid_t pid);
 

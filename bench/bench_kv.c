@@ -948,26 +948,59 @@ static const struct {
 	int read_pct;
 } workloads[] = { { 'A', 50 }, { 'B', 95 }, { 'C', 100 } };
 
+/* One result line; @cpu_us, the CPU the system under test spent per
+ * operation, is left out when negative (not measured). */
 static void
 emit(const char *system, const char *mode, int workers, char wl,
-    double ops, const struct cfg *cf)
+    double ops, double cpu_us, const struct cfg *cf)
 {
 	printf("{\"bench\":\"kv\",\"system\":\"%s\",\"mode\":\"%s\","
 	       "\"workers\":%d,\"workload\":\"%c\",\"ops_per_s\":%.0f,"
 	       "\"records\":%llu,\"value_bytes\":%d,\"clients\":%u,"
-	       "\"window\":%u,\"ops_per_request\":%u,\"seconds\":%.1f}\n",
+	       "\"window\":%u,\"ops_per_request\":%u,\"seconds\":%.1f",
 	    system, mode, workers, wl, ops, (unsigned long long)cf->records,
 	    VALUE_BYTES, clients_for(cf, workers), cf->window, cf->per_req,
 	    cf->seconds);
+	if (cpu_us >= 0)
+		printf(",\"cpu_us_per_op\":%.3f", cpu_us);
+	printf("}\n");
 	fflush(stdout);
 }
 
-/* Each workload on @n workers; results into @out[A, B, C]. */
+/*
+ * CPU seconds the deployment has used so far: servers, router, key
+ * broker, and each worker with its core; not the load generator, which
+ * shares the machine but would run elsewhere.  -1 if one is unreadable.
+ */
+static double
+deployment_cpu_secs(const struct env *e)
+{
+	double total = 0, c;
+
+	for (int i = 0; i < 3; i++) {
+		if ((c = bench_cpu_secs(e->spid[i])) < 0)
+			return -1;
+		total += c;
+	}
+	for (int i = 0; i < e->n_workers; i++) {
+		if ((c = bench_cpu_secs_tree(e->wpid[i])) < 0)
+			return -1;
+		total += c;
+	}
+	if ((c = bench_cpu_secs(e->rpid)) < 0)
+		return -1;
+	total += c;
+	return (c = bench_cpu_secs(e->bpid)) < 0 ? -1 : total + c;
+}
+
+/* Each workload on @n workers; results into @out[A, B, C] and, when
+ * not NULL, the deployment's CPU µs per operation into @cpu (-1: not
+ * measured). */
 static double in_core[3];
 
 static bool
 scl_round(struct env *e, const struct cfg *cf, int n, bool plain,
-    double out[3], bool only_a)
+    double out[3], double cpu[3], bool only_a)
 {
 	const char *eps[WORKERS_MAX];
 
@@ -986,23 +1019,31 @@ scl_round(struct env *e, const struct cfg *cf, int n, bool plain,
 		fprintf(stderr, "bench kv: YCSB-%c in the core, %.0f s\n",
 		    workloads[w].name, cf->seconds);
 		local = run_local(cf, e->worker[0], workloads[w].read_pct);
-		emit("scl", "in-core", 1, workloads[w].name, local, cf);
+		emit("scl", "in-core", 1, workloads[w].name, local, -1, cf);
 		in_core[w] = local;
 	}
 	for (size_t w = 0; w < (only_a ? 1 : 3); w++) {
 		fprintf(stderr, "bench kv: YCSB-%c, %.0f s\n", workloads[w].name,
 		    cf->seconds);
-		double lag = 0;
+		double lag = 0, cpu_us = -1;
+		double cpu0 = deployment_cpu_secs(e), cpu1, ops;
 		out[w] = run_loads(cf, eps, n, 0, workloads[w].read_pct, 0);
 		if (!plain && out[w] > 0 && (lag = servers_lag(e, n)) < 0)
 			out[w] = 0;
 		if (out[w] == 0)
 			fprintf(stderr, "bench kv: the run failed; worker logs "
 					"are under %s\n", e->root);
+		/* through the servers' lag: the work of this round */
+		cpu1 = deployment_cpu_secs(e);
+		ops = out[w] * cf->seconds;
+		if (cpu0 >= 0 && cpu1 >= cpu0 && ops > 0)
+			cpu_us = (cpu1 - cpu0) * 1e6 / ops;
+		if (cpu)
+			cpu[w] = cpu_us;
 		/* ops over (the load's seconds + the servers' lag) */
 		out[w] *= cf->seconds / (cf->seconds + lag);
 		emit("scl", plain ? "plain" : "paranoid", n, workloads[w].name,
-		    out[w], cf);
+		    out[w], cpu_us, cf);
 		if (!plain)
 			printf("{\"bench\":\"kv\",\"what\":\"servers_lag\","
 			       "\"workers\":%d,\"workload\":\"%c\","
@@ -1019,36 +1060,54 @@ cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/*
- * The paranoid/plain YCSB-A ratio with @n workers, from @repeat pairs of
- * rounds: the one already run (@p over @plain) and repeat - 1 more, each
- * a paranoid round then a plain one.  This machine drifts as much between
- * two rounds a minute apart as most changes move the ratio, so one pair
- * decides little.  Fills @ratios; returns their median (0 on failure).
- */
 static double
-ratio_pairs(struct env *e, const struct cfg *cf, int n, double p,
-    double plain, unsigned repeat, double *ratios)
+median(const double *v, unsigned n)
 {
 	double sorted[RATIO_PAIRS_MAX];
 
-	ratios[0] = plain > 0 ? p / plain : 0;
+	memcpy(sorted, v, n * sizeof(*v));
+	qsort(sorted, n, sizeof(*sorted), cmp_double);
+	return n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+}
+
+/* plain's CPU per operation over paranoid's (read like the rate ratio:
+ * 0.5 = paranoid costs twice as much); -1 when either was not measured. */
+static double
+cpu_ratio(double paranoid_us, double plain_us)
+{
+	return paranoid_us > 0 && plain_us > 0 ? plain_us / paranoid_us : -1;
+}
+
+/*
+ * The paranoid/plain YCSB-A ratio with @n workers, from @repeat pairs of
+ * rounds: the one already run (@first: paranoid and plain rates, then
+ * their CPU per operation) and repeat - 1 more, each a paranoid round
+ * then a plain one.  This machine drifts as much between two rounds a
+ * minute apart as most changes move the ratio, so one pair decides
+ * little.  Fills @ratios and @cpu_ratios (the deployment's CPU per
+ * operation, clients excluded, which drifts less); returns the median
+ * rate ratio (0 on failure).
+ */
+static double
+ratio_pairs(struct env *e, const struct cfg *cf, int n, const double first[4],
+    unsigned repeat, double *ratios, double *cpu_ratios)
+{
+	ratios[0] = first[1] > 0 ? first[0] / first[1] : 0;
+	cpu_ratios[0] = cpu_ratio(first[2], first[3]);
 	for (unsigned i = 1; i < repeat; i++) {
-		double pp[3] = { 0 }, pl[3] = { 0 };
+		double pp[3] = { 0 }, pl[3] = { 0 }, cp[3], cl[3];
 		fprintf(stderr, "bench kv: ratio pair %u of %u, %d worker%s\n",
 		    i + 1, repeat, n, n > 1 ? "s" : "");
-		if (!scl_round(e, cf, n, false, pp, true))
+		if (!scl_round(e, cf, n, false, pp, cp, true))
 			return 0;
 		workers_stop(e);
-		if (!scl_round(e, cf, n, true, pl, true))
+		if (!scl_round(e, cf, n, true, pl, cl, true))
 			return 0;
 		workers_stop(e);
 		ratios[i] = pl[0] > 0 ? pp[0] / pl[0] : 0;
+		cpu_ratios[i] = cpu_ratio(cp[0], cl[0]);
 	}
-	memcpy(sorted, ratios, repeat * sizeof(*ratios));
-	qsort(sorted, repeat, sizeof(*sorted), cmp_double);
-	return repeat % 2 ? sorted[repeat / 2]
-			  : (sorted[repeat / 2 - 1] + sorted[repeat / 2]) / 2;
+	return median(ratios, repeat);
 }
 
 /* Appends @n ratios to a JSON line as `"key":[a,b,...]`. */
@@ -1101,7 +1160,11 @@ bench_kv(struct cli_args *a)
 	uint64_t only, repeat;
 	double ratio1 = 0, ratio3 = 0;
 	double ratios1[RATIO_PAIRS_MAX] = { 0 }, ratios3[RATIO_PAIRS_MAX] = { 0 };
+	double cpu1[RATIO_PAIRS_MAX] = { 0 }, cpu3[RATIO_PAIRS_MAX] = { 0 };
 	double p1[3] = { 0 }, p3[3] = { 0 }, plain1[3] = { 0 }, plain3[3] = { 0 };
+	/* CPU µs per operation of those rounds */
+	double cp1[3] = { -1, -1, -1 }, cp3[3] = { -1, -1, -1 };
+	double cplain1[3] = { -1, -1, -1 }, cplain3[3] = { -1, -1, -1 };
 	double redis[3] = { 0 }, vis_p50 = 0, vis_p99 = 0, vis_load = 0;
 	double vis_conc_p99 = 0;
 	const char *tmp = getenv("TMPDIR");
@@ -1153,14 +1216,14 @@ bench_kv(struct cli_args *a)
 		goto done;
 	}
 	if (only != 3) {
-		if (!scl_round(&e, &cf, 1, false, p1, false))
+		if (!scl_round(&e, &cf, 1, false, p1, cp1, false))
 			goto fail;
 		workers_stop(&e);
-		if (!scl_round(&e, &cf, 1, true, plain1, true))
+		if (!scl_round(&e, &cf, 1, true, plain1, cplain1, true))
 			goto fail;
 		workers_stop(&e);
 	}
-	if (only != 1 && !scl_round(&e, &cf, 3, false, p3, false))
+	if (only != 1 && !scl_round(&e, &cf, 3, false, p3, cp3, false))
 		goto fail;
 	/* put -> visible at a peer, at half the peak YCSB-A load */
 	if (only != 1) {
@@ -1202,14 +1265,18 @@ bench_kv(struct cli_args *a)
 		free(pr);
 	}
 	workers_stop(&e);
-	if (only != 1 && !scl_round(&e, &cf, 3, true, plain3, true))
+	if (only != 1 && !scl_round(&e, &cf, 3, true, plain3, cplain3, true))
 		goto fail;
 	workers_stop(&e);
-	if (only != 3 && (ratio1 = ratio_pairs(&e, &cf, 1, p1[0], plain1[0],
-			      (unsigned)repeat, ratios1)) == 0)
+	if (only != 3 && (ratio1 = ratio_pairs(&e, &cf, 1,
+			      (double[4]){ p1[0], plain1[0], cp1[0],
+				  cplain1[0] },
+			      (unsigned)repeat, ratios1, cpu1)) == 0)
 		goto fail;
-	if (only != 1 && (ratio3 = ratio_pairs(&e, &cf, 3, p3[0], plain3[0],
-			      (unsigned)repeat, ratios3)) == 0)
+	if (only != 1 && (ratio3 = ratio_pairs(&e, &cf, 3,
+			      (double[4]){ p3[0], plain3[0], cp3[0],
+				  cplain3[0] },
+			      (unsigned)repeat, ratios3, cpu3)) == 0)
 		goto fail;
 	/* the peer */
 	if (cli_has(a, "no-redis")) {
@@ -1227,10 +1294,17 @@ bench_kv(struct cli_args *a)
 					"same way\n");
 			if (preload_redis(&cf, port))
 				for (size_t w = 0; w < 3; w++) {
+					double c0 = bench_cpu_secs(rp), c1;
 					redis[w] = run_loads(&cf, NULL, 0, port,
 					    workloads[w].read_pct, 0);
+					c1 = bench_cpu_secs(rp);
 					emit("redis", "pipelined", 1,
-					    workloads[w].name, redis[w], &cf);
+					    workloads[w].name, redis[w],
+					    c0 >= 0 && c1 >= c0 && redis[w] > 0
+						? (c1 - c0) * 1e6 /
+						    (redis[w] * cf.seconds)
+						: -1,
+					    &cf);
 				}
 			bench_stop(rp);
 		}
@@ -1257,6 +1331,17 @@ bench_kv(struct cli_args *a)
 	print_ratios("paranoid_over_plain_A_1w_pairs", ratios1,
 	    only != 3 ? (unsigned)repeat : 0);
 	print_ratios("paranoid_over_plain_A_3w_pairs", ratios3,
+	    only != 1 ? (unsigned)repeat : 0);
+	/* The same pairs by the deployment's CPU per operation (plain's over
+	 * paranoid's, clients excluded): what paranoia costs, less moved by
+	 * the machine's drift and the load generator's share of it. */
+	printf(",\"cpu_plain_over_paranoid_A_1w\":%.3f,"
+	       "\"cpu_plain_over_paranoid_A_3w\":%.3f",
+	    only != 3 ? median(cpu1, (unsigned)repeat) : 0,
+	    only != 1 ? median(cpu3, (unsigned)repeat) : 0);
+	print_ratios("cpu_plain_over_paranoid_A_1w_pairs", cpu1,
+	    only != 3 ? (unsigned)repeat : 0);
+	print_ratios("cpu_plain_over_paranoid_A_3w_pairs", cpu3,
 	    only != 1 ? (unsigned)repeat : 0);
 	printf("}\n");
 	rc = CLI_OK;

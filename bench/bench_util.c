@@ -1,6 +1,7 @@
 /*
  * bench_util.c - shared by the benchmarks (bench.h).
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -185,4 +186,36 @@ bench_cpu_secs(pid_t pid)
 		   "%llu", &utime, &stime) != 2)
 		return -1;
 	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+double
+bench_cpu_secs_tree(pid_t pid)
+{
+	char path[96];
+	double total = bench_cpu_secs(pid);
+	DIR *tasks;
+	struct dirent *t;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if (total < 0 || (tasks = opendir(path)) == NULL)
+		return -1;
+	/* Each thread lists the children it forked. */
+	while ((t = readdir(tasks)) != NULL) {
+		FILE *f;
+		int child;
+		if (t->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/children",
+		    (int)pid, t->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		while (fscanf(f, "%d", &child) == 1) {
+			double c = bench_cpu_secs((pid_t)child);
+			if (c > 0)
+				total += c;
+		}
+		fclose(f);
+	}
+	closedir(tasks);
+	return total;
 }
