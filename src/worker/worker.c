@@ -212,15 +212,13 @@ scl_worker_seal(struct scl_worker *w, const struct scl_slice *payloads,
 	for (uint16_t i = 0; i < count && scl_dec_ok(&d); i++) {
 		struct scl_slice rec = scl_dec_blob32(&d, SCL_PAYLOAD_MAX + 8192,
 		    "record");
-		uint8_t zero[32] = { 0 };
+		uint8_t hash[SCL_HASH_BYTES];
 		struct scl_record r;
 		if (!scl_dec_ok(&d))
 			break;
-		if ((e = scl_capsule_batch_add(out, rec, zero)) != SCL_OK)
-			return e;
-		if (scl_capsule_record_decode(&r, rec) == SCL_OK &&
-		    (e = scl_capsule_record_hash(out->hashes[out->n - 1],
-			 &r)) != SCL_OK)
+		if ((e = scl_capsule_record_decode(&r, rec)) != SCL_OK ||
+		    (e = scl_capsule_record_hash(hash, &r)) != SCL_OK ||
+		    (e = scl_capsule_batch_add(out, rec, hash)) != SCL_OK)
 			return e;
 	}
 	{
