@@ -975,22 +975,20 @@ emit(const char *system, const char *mode, int workers, char wl,
 static double
 deployment_cpu_secs(const struct env *e)
 {
-	double total = 0, c;
+	pid_t pids[5 + WORKERS_MAX] = { e->spid[0], e->spid[1], e->spid[2],
+		e->rpid, e->bpid };
+	int n = 5;
+	double total = 0;
 
-	for (int i = 0; i < 3; i++) {
-		if ((c = bench_cpu_secs(e->spid[i])) < 0)
+	for (int i = 0; i < e->n_workers; i++)
+		pids[n++] = e->wpid[i];
+	for (int i = 0; i < n; i++) {
+		double c = bench_cpu_secs_tree(pids[i]);
+		if (c < 0)
 			return -1;
 		total += c;
 	}
-	for (int i = 0; i < e->n_workers; i++) {
-		if ((c = bench_cpu_secs_tree(e->wpid[i])) < 0)
-			return -1;
-		total += c;
-	}
-	if ((c = bench_cpu_secs(e->rpid)) < 0)
-		return -1;
-	total += c;
-	return (c = bench_cpu_secs(e->bpid)) < 0 ? -1 : total + c;
+	return total;
 }
 
 /* Each workload on @n workers; results into @out[A, B, C] and, when
