@@ -17,7 +17,7 @@ DEPS := gcc make cmake ninja-build pkgconf clang libclang-rt-14-dev \
 # the package also starts a redis service, which tests do not need).
 BENCH_DEPS := redis-server
 
-FUZZ_TARGETS := meta cert record heartbeat keyring proof verify proto attest core router kv
+FUZZ_TARGETS := meta cert record heartbeat keyring proof verify proto attest core core_msg kvclient router kv
 
 # The tests whose subject is concurrency run again under ThreadSanitizer.
 # Not test_enclave: its process backend's seccomp filter kills the

@@ -12,6 +12,9 @@
 
 #include "cli.h"
 
+/* `bench kv --ratio-pairs` at most. */
+#define BENCH_KV_RATIO_PAIRS_MAX 9
+
 /** Seconds on the monotonic clock. */
 double bench_now(void);
 

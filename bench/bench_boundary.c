@@ -28,21 +28,21 @@ now_us(void)
 
 /* 'e': echo.  'c': count, no reply.  'z': reply with the count so far. */
 static void
-bench_core(struct scl_core_io *io, void *arg)
+bench_core(struct scl_enclave_io *io, void *arg)
 {
 	static uint8_t buf[8192];
 	uint64_t count = 0;
 	size_t len;
 
 	(void)arg;
-	while (scl_core_recv(io, buf, sizeof(buf), &len, -1) == SCL_OK) {
+	while (scl_enclave_io_recv(io, buf, sizeof(buf), &len, -1) == SCL_OK) {
 		if (len && buf[0] == 'c') {
 			count++;
 		} else if (len && buf[0] == 'z') {
-			if (scl_core_send(io, &count, sizeof(count)) != SCL_OK)
+			if (scl_enclave_io_send(io, &count, sizeof(count)) != SCL_OK)
 				return;
 			count = 0;
-		} else if (scl_core_send(io, buf, len) != SCL_OK) {
+		} else if (scl_enclave_io_send(io, buf, len) != SCL_OK) {
 			return;
 		}
 	}

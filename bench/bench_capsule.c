@@ -305,7 +305,7 @@ bench_capsule(struct cli_args *a)
 	int rc = CLI_FAIL, id = 0;
 	enum scl_err e = SCL_OK;
 
-	if (!cli_get_u64(a, "records", 65536, 256, 1u << 26, &records))
+	if (!cli_get_u64(a, "records", &records))
 		return CLI_USAGE;
 	if (cli_get(a, "aead")) {
 		if (scl_aead_suite_parse(&suite, cli_get(a, "aead")) != SCL_OK)
@@ -398,8 +398,9 @@ static const struct cli_opt capsule_opts[] = {
 	{ "no-sync", NULL, "skip fsync: the CPU cost alone, not durable",
 	    NULL },
 	{ "quick", NULL, "shorter limit measurements (for tests)", NULL },
-	{ "records", "N", "records per append run", "65536" },
-	{ NULL, NULL, NULL, NULL },
+	{ "records", "N", "records per append run", NULL,
+	    CLI_NUM(65536, 256, 1u << 26) },
+	CLI_OPTS_END,
 };
 
 int bench_server(struct cli_args *a);
@@ -408,39 +409,49 @@ int bench_actors(struct cli_args *a);
 int bench_kv(struct cli_args *a);
 
 static const struct cli_opt kv_opts[] = {
-	{ "batch", "N", "the workers' --batch (puts per record)", "2048" },
-	{ "batch-delay-us", "US", "the workers' --batch-delay-us", "10000" },
+	{ "batch", "N", "the workers' --batch (puts per record)", NULL,
+	    CLI_NUM(SCL_KV_BATCH_PUTS_DEFAULT, 1, 65536) },
+	{ "batch-delay-us", "US", "the workers' --batch-delay-us", NULL,
+	    CLI_NUM(SCL_WORKER_BATCH_DELAY_US_DEFAULT, 50, 1000000) },
 	{ "clients", "N", "client threads (each pipelines 4 x 64 ops; at "
-			     "least one per worker)", "2" },
+			     "least one per worker)", NULL,
+	    CLI_NUM(2, 1, 16) },
 	{ "keep", NULL, "keep the deployment's directory (logs)", NULL },
 	{ "no-redis", NULL, "skip the Redis peer", NULL },
 	{ "quick", NULL, "1 s per run, 10000 records (for tests)", NULL },
 	{ "ratio-pairs", "N", "paranoid/plain YCSB-A round pairs per worker "
-			      "count; the ratios are their medians", "1" },
+			      "count; the ratios are their medians", NULL,
+	    CLI_NUM(1, 1, BENCH_KV_RATIO_PAIRS_MAX) },
 	{ "records", "N", "keys loaded before the runs", "100000" },
-	{ "seal-clock-max", "N", "the workers' --seal-clock-max", "0" },
-	{ "seal-gap-us", "US", "the workers' --seal-gap-us", "2000" },
+	{ "seal-clock-max", "N", "the workers' --seal-clock-max", NULL,
+	    CLI_NUM(0, 0, UINT32_MAX) },
+	{ "seal-gap-us", "US", "the workers' --seal-gap-us", NULL,
+	    CLI_NUM(SCL_WORKER_SEAL_GAP_US_DEFAULT, 100, 1000000) },
 	{ "seconds", "S", "length of each run", "5" },
-	{ "server-nice", "N", "the servers' --nice", "0" },
-	{ "store-delay-us", "US", "the workers' --store-delay-us", "40000" },
+	{ "server-nice", "N", "the servers' --nice", NULL,
+	    CLI_NUM(0, 0, 19) },
+	{ "store-delay-us", "US", "the workers' --store-delay-us", NULL,
+	    CLI_NUM(SCL_WORKER_STORE_DELAY_US_DEFAULT, 0, 1000000) },
 	{ "visibility-load", "PCT", "load during the visibility probe, in % "
-				    "of the peak YCSB-A rate", "50" },
+				    "of the peak YCSB-A rate", NULL,
+	    CLI_NUM(50, 1, 100) },
 	{ "workers", "N", "only the rounds with N workers (1 or 3; 0: both)",
-	    "0" },
-	{ NULL, NULL, NULL, NULL },
+	    NULL, CLI_NUM(0, 0, 3) },
+	CLI_OPTS_END,
 };
 
 static const struct cli_opt boundary_opts[] = {
 	{ "quick", NULL, "a tenth of the iterations (for tests)", NULL },
-	{ NULL, NULL, NULL, NULL },
+	CLI_OPTS_END,
 };
 
 static const struct cli_opt server_opts[] = {
-	{ "batches", "N", "batches of 64 x 1 KiB per configuration", "1000" },
+	{ "batches", "N", "batches of 64 x 1 KiB per configuration", NULL,
+	    CLI_NUM(1000, 10, 1000000) },
 	{ "grow-mb", "MB", "instead: grow one server's store to MB with "
 			   "KVS-sized appends, printing its CPU per append "
-			   "as it fills", "0" },
-	{ NULL, NULL, NULL, NULL },
+			   "as it fills", NULL, CLI_NUM(0, 0, 1 << 20) },
+	CLI_OPTS_END,
 };
 
 static const struct cli_cmd bench_cmds[] = {

@@ -27,14 +27,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <zmq.h>
-
 #include "bench.h"
 #include "scl/codec.h"
+#include "scl/kvclient.h"
 
 #define VALUE_BYTES 100
 #define WORKERS_MAX 3
-#define RATIO_PAIRS_MAX 9
 
 /* --- keys: YCSB's scrambled zipfian ------------------------------------------ */
 
@@ -255,64 +253,52 @@ env_stop(struct env *e)
 /* --- SCL clients ---------------------------------------------------------------- */
 
 struct conn {
-	void *ctx, *s;
-	struct scl_buf ops, frame;
-	uint64_t next_id;
+	struct scl_kvclient *kc;
+	struct scl_buf ops;
 };
 
 static bool
 conn_open(struct conn *c, const char *ep)
 {
-	int zero = 0, timeout = 10000;
-
 	memset(c, 0, sizeof(*c));
 	scl_buf_init(&c->ops);
-	scl_buf_init(&c->frame);
-	c->ctx = zmq_ctx_new();
-	c->s = c->ctx ? zmq_socket(c->ctx, ZMQ_DEALER) : NULL;
-	if (c->s == NULL)
+	if (scl_kvclient_new(&c->kc, ep, NULL) != SCL_OK) {
+		scl_err_clear();
 		return false;
-	zmq_setsockopt(c->s, ZMQ_LINGER, &zero, sizeof(zero));
-	zmq_setsockopt(c->s, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
-	return zmq_connect(c->s, ep) == 0;
+	}
+	return true;
 }
 
 static void
 conn_close(struct conn *c)
 {
-	if (c->s)
-		zmq_close(c->s);
-	if (c->ctx)
-		zmq_ctx_term(c->ctx);
+	scl_kvclient_free(c->kc);
+	c->kc = NULL;
 	scl_buf_dispose(&c->ops);
-	scl_buf_dispose(&c->frame);
 }
 
 static bool
 conn_send(struct conn *c, uint8_t kind, uint8_t flags, uint32_t n)
 {
-	return scl_kvclient_request(&c->frame, kind, ++c->next_id, flags, n,
-		   scl_buf_slice(&c->ops)) == SCL_OK &&
-	    zmq_send(c->s, c->frame.ptr, c->frame.len, 0) >= 0;
+	if (scl_kvclient_send(c->kc, kind, flags, n, scl_buf_slice(&c->ops),
+		NULL) == SCL_OK)
+		return true;
+	scl_err_clear();
+	return false;
 }
 
-/* One reply; its body is copied to @body when given. */
+/* One successful reply; its body is copied to @body when given. */
 static bool
 conn_recv(struct conn *c, struct scl_buf *body)
 {
-	zmq_msg_t m;
-	struct scl_slice b;
-	uint64_t id;
-	bool ok = false;
+	struct scl_kvclient_reply r;
 
-	zmq_msg_init(&m);
-	if (zmq_msg_recv(&m, c->s, 0) >= 0 &&
-	    scl_kvclient_reply(scl_slice_of(zmq_msg_data(&m), zmq_msg_size(&m)),
-		&id, &ok, &b) == SCL_OK &&
-	    ok && body)
-		ok = scl_buf_set(body, b) == SCL_OK;
-	zmq_msg_close(&m);
-	return ok;
+	if (scl_kvclient_recv(c->kc, &r) != SCL_OK) {
+		scl_err_clear();
+		return false;
+	}
+	return r.err == SCL_OK && (body == NULL ||
+				      scl_buf_set(body, r.body) == SCL_OK);
 }
 
 static uint64_t
@@ -807,14 +793,16 @@ preload_redis(const struct cfg *cf, int port)
 }
 
 /* The operations a lambda in the core would make, run there and timed
- * there: the state API without the client's socket. */
+ * there: the state API without the client's socket, the rings or the
+ * results.  The keys and values are the load's own, built here. */
 static double
 run_local(const struct cfg *cf, const char *ep, int read_pct)
 {
 	struct conn c;
 	struct zipf z;
 	struct scl_buf body;
-	uint64_t ops = 0, ns = 0;
+	char key[32], value[VALUE_BYTES];
+	uint64_t ops = 0, ns = 0, round = 0;
 	double deadline = bench_now() + cf->seconds;
 	bool ok = conn_open(&c, ep);
 
@@ -822,15 +810,21 @@ run_local(const struct cfg *cf, const char *ep, int read_pct)
 	zipf_init(&z, cf->records, cf->zetan, 99);
 	while (ok && bench_now() < deadline) {
 		const uint32_t n = 32768;
-		struct scl_enc e;
 		scl_buf_clear(&c.ops);
-		scl_enc_init(&e, &c.ops);
-		for (uint32_t i = 0; i < n; i++) {
+		for (uint32_t i = 0; ok && i < n; i++) {
+			uint64_t k = zipf_key(&z);
 			bool read = (int)(rng_next(&z.rng) % 100) < read_pct;
-			scl_enc_u8(&e, read ? SCL_KVREQ_GET : SCL_KVREQ_PUT);
-			scl_enc_u32(&e, (uint32_t)zipf_key(&z));
+			struct scl_kvreq q = { .op = read ? SCL_KVREQ_GET
+							  : SCL_KVREQ_PUT };
+			q.key = scl_slice_of(key, (size_t)key_name(key, k));
+			if (!read) {
+				make_value(value, k, round);
+				q.value = scl_slice_of(value, VALUE_BYTES);
+			}
+			ok = scl_kvreq_encode(&c.ops, &q) == SCL_OK;
 		}
-		ok = e.err == SCL_OK && conn_send(&c, SCL_KVCLIENT_LOCAL, 0, n) &&
+		round++;
+		ok = ok && conn_send(&c, SCL_KVCLIENT_TIMED, 0, n) &&
 		    conn_recv(&c, &body) && body.len == 8;
 		if (ok) {
 			ns += scl_le64_load(body.ptr);
@@ -1061,7 +1055,7 @@ cmp_double(const void *a, const void *b)
 static double
 median(const double *v, unsigned n)
 {
-	double sorted[RATIO_PAIRS_MAX];
+	double sorted[BENCH_KV_RATIO_PAIRS_MAX];
 
 	memcpy(sorted, v, n * sizeof(*v));
 	qsort(sorted, n, sizeof(*sorted), cmp_double);
@@ -1157,8 +1151,8 @@ bench_kv(struct cli_args *a)
 	uint64_t store_delay, server_nice;
 	uint64_t only, repeat;
 	double ratio1 = 0, ratio3 = 0;
-	double ratios1[RATIO_PAIRS_MAX] = { 0 }, ratios3[RATIO_PAIRS_MAX] = { 0 };
-	double cpu1[RATIO_PAIRS_MAX] = { 0 }, cpu3[RATIO_PAIRS_MAX] = { 0 };
+	double ratios1[BENCH_KV_RATIO_PAIRS_MAX] = { 0 }, ratios3[BENCH_KV_RATIO_PAIRS_MAX] = { 0 };
+	double cpu1[BENCH_KV_RATIO_PAIRS_MAX] = { 0 }, cpu3[BENCH_KV_RATIO_PAIRS_MAX] = { 0 };
 	double p1[3] = { 0 }, p3[3] = { 0 }, plain1[3] = { 0 }, plain3[3] = { 0 };
 	/* CPU µs per operation of those rounds */
 	double cp1[3] = { -1, -1, -1 }, cp3[3] = { -1, -1, -1 };
@@ -1170,20 +1164,18 @@ bench_kv(struct cli_args *a)
 
 	memset(&e, 0, sizeof(e));
 	memset(&cf, 0, sizeof(cf));
-	if (!cli_get_u64(a, "seconds", cli_has(a, "quick") ? 1 : 5, 1, 3600,
-		&secs) ||
-	    !cli_get_u64(a, "records", cli_has(a, "quick") ? 10000 : 100000,
-		100, 10000000, &records) ||
-	    !cli_get_u64(a, "clients", 2, 1, 16, &clients) ||
-	    !cli_get_u64(a, "visibility-load", 50, 1, 100, &load_pct) ||
-	    !cli_get_u64(a, "batch-delay-us", 10000, 50, 1000000, &delay) ||
-	    !cli_get_u64(a, "batch", 2048, 1, 65536, &batch) ||
-	    !cli_get_u64(a, "seal-gap-us", 2000, 100, 1000000, &gap) ||
-	    !cli_get_u64(a, "seal-clock-max", 0, 0, UINT32_MAX, &clock_max) ||
-	    !cli_get_u64(a, "store-delay-us", 40000, 0, 1000000, &store_delay) ||
-	    !cli_get_u64(a, "server-nice", 0, 0, 19, &server_nice) ||
-	    !cli_get_u64(a, "workers", 0, 0, 3, &only) ||
-	    !cli_get_u64(a, "ratio-pairs", 1, 1, RATIO_PAIRS_MAX, &repeat))
+	if (!cli_get_u64_in(a, "seconds", cli_has(a, "quick") ? 1 : 5, 1, 3600, &secs) ||
+	    !cli_get_u64_in(a, "records", cli_has(a, "quick") ? 10000 : 100000, 100, 10000000, &records) ||
+	    !cli_get_u64(a, "clients", &clients) ||
+	    !cli_get_u64(a, "visibility-load", &load_pct) ||
+	    !cli_get_u64(a, "batch-delay-us", &delay) ||
+	    !cli_get_u64(a, "batch", &batch) ||
+	    !cli_get_u64(a, "seal-gap-us", &gap) ||
+	    !cli_get_u64(a, "seal-clock-max", &clock_max) ||
+	    !cli_get_u64(a, "store-delay-us", &store_delay) ||
+	    !cli_get_u64(a, "server-nice", &server_nice) ||
+	    !cli_get_u64(a, "workers", &only) ||
+	    !cli_get_u64(a, "ratio-pairs", &repeat))
 		return CLI_USAGE;
 	if (only == 2)
 		return cli_fail(a, "--workers: 1 or 3 (or 0 for both)");

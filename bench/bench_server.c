@@ -384,9 +384,9 @@ bench_server(struct cli_args *a)
 	double fsync_rate;
 	enum scl_err e = SCL_OK;
 
-	if (!cli_get_u64(a, "batches", 1000, 10, 1000000, &batches))
+	if (!cli_get_u64(a, "batches", &batches))
 		return CLI_USAGE;
-	if (!cli_get_u64(a, "grow-mb", 0, 0, 1 << 20, &grow_mb))
+	if (!cli_get_u64(a, "grow-mb", &grow_mb))
 		return CLI_USAGE;
 	if ((size_t)snprintf(root, sizeof(root), "%s/scl-bench-XXXXXX",
 		dir ? dir : (getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp")) >=

@@ -292,10 +292,11 @@ worker_flow(enum scl_tee tee)
 	opt.measure_path = meas_path;
 	assert_scl_ok(scl_worker_start(&w, &opt));
 	scl_worker_keys(w, writer, box);
-	/* Sealing before attestation is refused by the core itself. */
+	/* Sealing before attestation is refused by the core itself, and
+	 * its refusal reaches the host with the core's code and words. */
 	scl_capsule_batch_init(&b);
-	assert_scl_fails(scl_worker_seal(w, items, 3, &b), SCL_EVERIFY,
-	    "not attested");
+	assert_scl_fails(scl_worker_seal(w, items, 3, &b), SCL_EINVAL,
+	    "trusted core: core is not attested yet");
 	assert_scl_ok(scl_worker_attest(w, scl_buf_slice(&k.t.meta_bytes)));
 	assert_scl_ok(scl_worker_seal(w, items, 3, &b));
 	assert_int_equal(b.n, 4); /* certificate + 3 */

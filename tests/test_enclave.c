@@ -13,26 +13,26 @@
 /* Echo core: 'e' echoes, 'k' makes an Ed25519 key and returns the public
  * key (malloc + getrandom under seccomp), 'o' opens a file (forbidden). */
 static void
-test_core(struct scl_core_io *io, void *arg)
+test_core(struct scl_enclave_io *io, void *arg)
 {
 	uint8_t buf[8192];
 	size_t len;
 
 	(void)arg;
-	while (scl_core_recv(io, buf, sizeof(buf), &len, -1) == SCL_OK) {
+	while (scl_enclave_io_recv(io, buf, sizeof(buf), &len, -1) == SCL_OK) {
 		if (len > 0 && buf[0] == 'k') {
 			struct scl_sign_key k;
 			scl_sign_keygen(&k);
-			if (scl_core_send(io, k.public_key, 32) != SCL_OK)
+			if (scl_enclave_io_send(io, k.public_key, 32) != SCL_OK)
 				return;
 			scl_sign_key_wipe(&k);
 		} else if (len > 0 && buf[0] == 'o') {
 			int fd = open("/etc/hostname", O_RDONLY);
 			if (fd >= 0)
 				close(fd);
-			if (scl_core_send(io, "opened", 6) != SCL_OK)
+			if (scl_enclave_io_send(io, "opened", 6) != SCL_OK)
 				return;
-		} else if (scl_core_send(io, buf, len) != SCL_OK) {
+		} else if (scl_enclave_io_send(io, buf, len) != SCL_OK) {
 			return;
 		}
 	}

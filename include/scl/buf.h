@@ -52,6 +52,10 @@ void scl_buf_dispose(struct scl_buf *b);
 /** Like scl_buf_dispose() but wipes the bytes first (for secrets). */
 void scl_buf_dispose_secret(struct scl_buf *b);
 
+/** Wipes the bytes in use and makes @b empty, keeping its allocation:
+ * a scratch buffer that held secrets, reused. */
+void scl_buf_wipe(struct scl_buf *b);
+
 /** Ensures room for @extra more bytes.  SCL_ENOMEM or SCL_ELIMIT. */
 enum scl_err scl_buf_reserve(struct scl_buf *b, size_t extra);
 

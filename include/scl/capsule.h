@@ -41,6 +41,9 @@ extern "C" {
 
 /* Limits (docs/FORMAT.md "Limits").  Decoders reject anything larger. */
 #define SCL_PAYLOAD_MAX (4u << 20)	/* bytes of plaintext per record */
+/* A whole record: the payload, a header with every link and merge
+ * (108 + 64 x 32 + 16 x 32 bytes) and the AEAD tag, rounded up. */
+#define SCL_RECORD_MAX ((size_t)SCL_PAYLOAD_MAX + 8192)
 #define SCL_LINKS_MAX 64		/* one per trailing zero bit of seqno */
 #define SCL_MERGE_MAX 16		/* other writers' heads per record */
 #define SCL_LABEL_MAX 255
@@ -97,6 +100,15 @@ void scl_capsule_name(uint8_t name[SCL_NAME_BYTES], struct scl_slice meta);
  */
 SCL_NODISCARD enum scl_err scl_capsule_meta_check(struct scl_capsule_meta *out,
     const uint8_t name[SCL_NAME_BYTES], struct scl_slice meta);
+
+/**
+ * Answers to wait for when asking servers for heads: N - W + 1, so that
+ * any head a write quorum acknowledged is among them, capped at the
+ * @n_servers asked (0: no cap) so that a smaller set is not waited for in
+ * vain.
+ */
+unsigned scl_capsule_read_quorum(const struct scl_capsule_meta *m,
+    size_t n_servers);
 
 /* --- Writer certificates --------------------------------------------- */
 
@@ -390,6 +402,16 @@ SCL_NODISCARD enum scl_err scl_capsule_head_advance(
 struct scl_capsule_batch;
 
 /**
+ * Decodes @hb_bytes into @out and checks that they sign @b: this
+ * capsule's and writer's heartbeat at b's last record, over @last_hash
+ * (that record's hash; NULL when the caller checks it another way), with
+ * a valid signature.  SCL_EVERIFY says which part failed.
+ */
+SCL_NODISCARD enum scl_err scl_capsule_heartbeat_covers(
+    struct scl_heartbeat *out, struct scl_slice hb_bytes,
+    const struct scl_capsule_batch *b, const uint8_t *last_hash);
+
+/**
  * Verifies that @b continues @head (which must be at b's first seqno - 1):
  * every record with scl_capsule_head_advance, then b's heartbeat: this
  * capsule and writer, over the last record's hash, validly signed.  Fills
@@ -426,6 +448,9 @@ void scl_capsule_batch_clear(struct scl_capsule_batch *b);
 /** Keeps @b's first @n records.  The heartbeat is left alone: the caller
  * sets the one that signs the new last record. */
 void scl_capsule_batch_truncate(struct scl_capsule_batch *b, size_t n);
+/** Drops @b's first @k records (ones already held), keeping at least
+ * one: the heartbeat still signs the last. */
+void scl_capsule_batch_trim_front(struct scl_capsule_batch *b, size_t k);
 /** Record @i's bytes; borrowed from @b. */
 struct scl_slice scl_capsule_batch_record(const struct scl_capsule_batch *b,
     size_t i);

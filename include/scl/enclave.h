@@ -41,29 +41,29 @@ const char *scl_tee_name(enum scl_tee tee);
 SCL_NODISCARD enum scl_err scl_tee_parse(enum scl_tee *out, const char *s);
 
 /** The core's side of the boundary. */
-struct scl_core_io;
+struct scl_enclave_io;
 
 /** Next request for the core (copied into @buf); see scl_ring_recv. */
-SCL_NODISCARD enum scl_err scl_core_recv(struct scl_core_io *io, void *buf,
+SCL_NODISCARD enum scl_err scl_enclave_io_recv(struct scl_enclave_io *io, void *buf,
     size_t cap, size_t *len, int timeout_ms);
 /** A reply or event from the core to the host (copied). */
-SCL_NODISCARD enum scl_err scl_core_send(struct scl_core_io *io,
+SCL_NODISCARD enum scl_err scl_enclave_io_send(struct scl_enclave_io *io,
     const void *msg, size_t len);
 
 /**
- * The core's main function: serve requests until scl_core_recv() reports
+ * The core's main function: serve requests until scl_enclave_io_recv() reports
  * SCL_ECLOSED, then return.  In the process backend it runs in the child
  * under seccomp: it may compute, allocate, use the rings and getrandom(),
  * nothing else (no files, no sockets, no writes to stderr).
  */
-typedef void (*scl_core_main_fn)(struct scl_core_io *io, void *arg);
+typedef void (*scl_enclave_main_fn)(struct scl_enclave_io *io, void *arg);
 
 /**
  * Runs in the core before its main function and, in the process backend,
  * before the seccomp filter: the place to start threads (the filter is
  * then applied to every thread of the core).  Gets the main's @arg.
  */
-typedef void (*scl_core_init_fn)(void *arg);
+typedef void (*scl_enclave_init_fn)(void *arg);
 
 struct scl_enclave_options {
 	enum scl_tee tee;
@@ -73,14 +73,14 @@ struct scl_enclave_options {
 					   set pin = true to use them) */
 	bool pin;
 	bool no_seccomp;		/* process backend: skip the filter */
-	scl_core_init_fn init;		/* may be NULL */
+	scl_enclave_init_fn init;		/* may be NULL */
 };
 
 struct scl_enclave;
 
 /** Starts a core running @fn(@io, @arg).  Owned: scl_enclave_stop(). */
 SCL_NODISCARD enum scl_err scl_enclave_start(struct scl_enclave **out,
-    const struct scl_enclave_options *opt, scl_core_main_fn fn, void *arg);
+    const struct scl_enclave_options *opt, scl_enclave_main_fn fn, void *arg);
 
 /** Host to core (copied).  Blocks while the core's inbox is full. */
 SCL_NODISCARD enum scl_err scl_enclave_send(struct scl_enclave *e,

@@ -37,12 +37,19 @@
 #include "scl/capsule.h"
 #include "scl/err.h"
 
+struct scl_dec;
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define SCL_KV_KEY_MAX 1024
 #define SCL_KV_VALUE_MAX ((size_t)1 << 20)
+
+/* Puts and deletes in one sealed batch at most, unless told otherwise:
+ * at the YCSB-A peak a batch reaches ~2000 (docs/BENCHMARKS.md), and one
+ * heartbeat signs them all. */
+#define SCL_KV_BATCH_PUTS_DEFAULT 2048
 
 /** A value's version: the larger one wins (Lamport time, then writer). */
 struct scl_kv_version {
@@ -60,7 +67,7 @@ struct scl_kv_options {
 	const struct scl_sign_key *sign;	/* this replica's writer key */
 	struct scl_slice cert;		/* its certificate; empty: the owner */
 	struct scl_actors *actors;	/* borrowed; sealing runs on them */
-	size_t batch_max_puts;		/* 0: 1024 */
+	size_t batch_max_puts;		/* 0: SCL_KV_BATCH_PUTS_DEFAULT */
 	size_t batch_max_bytes;		/* 0: 256 KiB */
 	/* 0: 2000.  A worker's host closes batches sooner with its seal
 	 * clock and uses 10000 as the bound (docs/OPERATIONS.md). */
@@ -254,6 +261,82 @@ SCL_NODISCARD enum scl_err scl_kv_op_encode(struct scl_buf *out,
     const struct scl_kv_op *op);
 SCL_NODISCARD enum scl_err scl_kv_op_decode(struct scl_kv_op *out,
     struct scl_slice in);
+
+
+/* --- Requests and results (docs/PROTOCOL.md "KVS requests") ------------- */
+
+/*
+ * What a client (through a worker's host, later a lambda) asks of a
+ * replica, and what it answers.  Both halves live here: the host and the
+ * clients encode requests and decode results, the core decodes requests,
+ * runs them (scl_kv_run) and encodes results.  Adding an operation means
+ * adding it here, in src/kv/req.c and in the command line.
+ */
+enum scl_kvreq_op {
+	SCL_KVREQ_GET = 'g',
+	SCL_KVREQ_PUT = 'p',
+	SCL_KVREQ_DELETE = 'd',
+	SCL_KVREQ_SCAN = 's',
+	SCL_KVREQ_FLUSH = 'f',
+};
+
+/** One request; slices are borrowed. */
+struct scl_kvreq {
+	enum scl_kvreq_op op;
+	struct scl_slice key, value;		/* GET, PUT, DELETE */
+	struct scl_slice prefix, start, end;	/* SCAN */
+	uint32_t limit;				/* SCAN; 0: none */
+};
+
+/** Whether @r changes the store (PUT, DELETE). */
+bool scl_kvreq_writes(const struct scl_kvreq *r);
+
+/**
+ * Appends @r to @ops.  Checks only what the encoding itself bounds (a
+ * key's u16 length, a value's u32): the replica enforces its limits
+ * (SCL_KV_KEY_MAX, SCL_KV_VALUE_MAX) and refuses with its own reason.
+ */
+SCL_NODISCARD enum scl_err scl_kvreq_encode(struct scl_buf *ops,
+    const struct scl_kvreq *r);
+/** Reads the next request from @d: SCL_EFORMAT if malformed or of an
+ * unknown op, SCL_ELIMIT for a key or value over the limits. */
+SCL_NODISCARD enum scl_err scl_kvreq_decode(struct scl_dec *d,
+    struct scl_kvreq *out);
+/**
+ * Checks that @ops holds exactly @n well-formed requests within the
+ * limits; *@writes (may be NULL) says whether any of them writes.  A list
+ * that passes runs whole: nothing of a list that fails is applied.
+ */
+SCL_NODISCARD enum scl_err scl_kvreq_check(struct scl_slice ops, uint32_t n,
+    bool *writes);
+
+/**
+ * Runs the @n requests of a list that passed scl_kvreq_check, in order,
+ * appending each one's result to @results (NULL: results are not kept, as
+ * for a timed run).  A PUT or DELETE the replica refuses has its error in
+ * its result; the others go on.  SCL_ENOMEM only if @results cannot grow.
+ */
+SCL_NODISCARD enum scl_err scl_kv_run(struct scl_kv *kv, struct scl_slice ops,
+    uint32_t n, uint64_t now_us, struct scl_buf *results);
+
+/** One request's result; slices borrow from the results. */
+struct scl_kvres {
+	bool ok;			/* GET: found; PUT, DELETE: done */
+	enum scl_err err;		/* PUT, DELETE when !ok */
+	struct scl_slice error;		/* ...and the replica's reason */
+	struct scl_slice value;		/* GET */
+	struct scl_kv_version version;	/* GET: the value's */
+	uint32_t n;			/* SCAN: entries */
+	struct scl_slice entries;	/* SCAN: scl_kvres_scan_next */
+	uint64_t through;		/* FLUSH */
+};
+
+/** Reads the result of an @op from @d. */
+SCL_NODISCARD enum scl_err scl_kvres_decode(struct scl_dec *d,
+    enum scl_kvreq_op op, struct scl_kvres *out);
+/** Iterates a SCAN result's entries; false at the end or if malformed. */
+bool scl_kvres_scan_next(struct scl_slice *entries, struct scl_slice *key,
+    struct scl_slice *value);
 
 #ifdef __cplusplus
 }

@@ -41,6 +41,14 @@ scl_buf_dispose_secret(struct scl_buf *b)
 	scl_buf_dispose(b);
 }
 
+void
+scl_buf_wipe(struct scl_buf *b)
+{
+	if (b->ptr)
+		explicit_bzero(b->ptr, b->len);
+	b->len = 0;
+}
+
 enum scl_err
 scl_buf_reserve(struct scl_buf *b, size_t extra)
 {

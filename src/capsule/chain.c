@@ -398,6 +398,28 @@ scl_capsule_head_advance(struct scl_capsule_head *head,
 }
 
 enum scl_err
+scl_capsule_heartbeat_covers(struct scl_heartbeat *out,
+    struct scl_slice hb_bytes, const struct scl_capsule_batch *b,
+    const uint8_t *last_hash)
+{
+	enum scl_err e;
+
+	if (b->n == 0)
+		return scl_err_set(SCL_EFORMAT, "empty batch");
+	if ((e = scl_capsule_heartbeat_decode(out, hb_bytes)) != SCL_OK)
+		return e;
+	if (memcmp(out->capsule, b->capsule, SCL_NAME_BYTES) != 0 ||
+	    memcmp(out->writer, b->writer, SCL_WRITER_BYTES) != 0 ||
+	    out->seqno != b->first_seqno + b->n - 1)
+		return scl_err_set(SCL_EVERIFY,
+		    "the heartbeat does not sign this batch's last record");
+	if (last_hash && memcmp(out->hash, last_hash, SCL_HASH_BYTES) != 0)
+		return scl_err_set(SCL_EVERIFY,
+		    "the heartbeat signs a different record");
+	return scl_capsule_heartbeat_verify(out);
+}
+
+enum scl_err
 scl_capsule_batch_verify(struct scl_capsule_head *head,
     const uint8_t owner[SCL_SIGN_PUBLIC_BYTES],
     struct scl_capsule_batch *b, struct scl_heartbeat *hb_out)
@@ -416,18 +438,10 @@ scl_capsule_batch_verify(struct scl_capsule_head *head,
 			 b->writer, &r, b->hashes[i])) != SCL_OK)
 			return e;
 	}
-	if ((e = scl_capsule_heartbeat_decode(&hb,
-		 scl_buf_slice(&b->heartbeat))) != SCL_OK)
-		return e;
-	if (memcmp(hb.capsule, b->capsule, SCL_NAME_BYTES) != 0 ||
-	    memcmp(hb.writer, b->writer, SCL_WRITER_BYTES) != 0 ||
-	    hb.seqno != next.seqno)
-		return scl_err_set(SCL_EVERIFY,
-		    "the heartbeat does not sign this batch's last record");
-	if (memcmp(hb.hash, b->hashes[b->n - 1], SCL_HASH_BYTES) != 0)
-		return scl_err_set(SCL_EVERIFY,
-		    "the heartbeat signs a different record");
-	if ((e = scl_capsule_heartbeat_verify(&hb)) != SCL_OK)
+	/* The head advanced over b's records, so next.seqno is b's last. */
+	if ((e = scl_capsule_heartbeat_covers(&hb,
+		 scl_buf_slice(&b->heartbeat), b, b->hashes[b->n - 1])) !=
+	    SCL_OK)
 		return e;
 	*head = next;
 	if (hb_out)

@@ -442,3 +442,14 @@ scl_revocation_decode(struct scl_revocation *out, struct scl_slice in)
 	out->max_seqno = scl_dec_u64(&d, "max seqno");
 	return scl_dec_finish(&d);
 }
+
+unsigned
+scl_capsule_read_quorum(const struct scl_capsule_meta *m, size_t n_servers)
+{
+	unsigned r;
+
+	/* Every decoded metadata passed meta_validate. */
+	SCL_ASSERT(m->write_quorum >= 1 && m->write_quorum <= m->replicas);
+	r = (unsigned)(m->replicas - m->write_quorum + 1);
+	return n_servers && r > n_servers ? (unsigned)n_servers : r;
+}

@@ -59,6 +59,25 @@ scl_capsule_batch_truncate(struct scl_capsule_batch *b, size_t n)
 		b->last_lamport = r.lamport;
 }
 
+void
+scl_capsule_batch_trim_front(struct scl_capsule_batch *b, size_t k)
+{
+	size_t cut;
+
+	if (k == 0)
+		return;
+	SCL_ASSERT(k < b->n); /* callers trim what they hold, not all */
+	cut = b->ends[k - 1];
+	memmove(b->data.ptr, b->data.ptr + cut, b->data.len - cut);
+	b->data.len -= cut;
+	for (size_t i = k; i < b->n; i++) {
+		b->ends[i - k] = b->ends[i] - cut;
+		memcpy(b->hashes[i - k], b->hashes[i], SCL_HASH_BYTES);
+	}
+	b->n -= k;
+	b->first_seqno += k;
+}
+
 struct scl_slice
 scl_capsule_batch_record(const struct scl_capsule_batch *b, size_t i)
 {

@@ -19,12 +19,26 @@
 #define CLI_FAIL 1
 #define CLI_USAGE 2
 
+/* A whole-number option: its default and bounds, used by cli_get_u64
+ * and shown by --help. */
+struct cli_num {
+	bool is;
+	uint64_t def, min, max;
+};
+
+#define CLI_NUM(def, min, max) { true, (def), (min), (max) }
+
 struct cli_opt {
 	const char *name;	/* long name without "--" */
 	const char *arg;	/* metavariable ("N"), NULL for a flag */
 	const char *help;
-	const char *def;	/* default shown in help, or NULL */
+	/* The default as --help says it: for text options, or where a
+	 * number's default needs words ("no limit"); NULL: the number's. */
+	const char *def;
+	struct cli_num num;
 };
+
+#define CLI_OPTS_END { NULL, NULL, NULL, NULL, { false, 0, 0, 0 } }
 
 #define CLI_OPTS_MAX 24
 #define CLI_POS_MAX 8
@@ -76,8 +90,13 @@ const char *cli_get(const struct cli_args *a, const char *name);
 const char *cli_get_if(const struct cli_args *a, const char *name);
 bool cli_has(const struct cli_args *a, const char *name);
 
-/** Parses an option as an unsigned integer in [lo, hi]; prints misuse. */
-bool cli_get_u64(const struct cli_args *a, const char *name, uint64_t def,
+/** A whole-number option, with the default and bounds of its spec
+ * (CLI_NUM); prints misuse. */
+bool cli_get_u64(const struct cli_args *a, const char *name, uint64_t *out);
+
+/** The same for an option whose default or bounds depend on the run
+ * (e.g. a capsule's server count); its spec has no CLI_NUM. */
+bool cli_get_u64_in(const struct cli_args *a, const char *name, uint64_t def,
     uint64_t lo, uint64_t hi, uint64_t *out);
 
 /** Prints "scl CMD: <fmt>" to stderr; returns CLI_FAIL. */

@@ -237,8 +237,8 @@ set_servers(struct cli_args *a, struct scl_capsule_meta *m, const char *list)
 	if (count == 0)
 		return cli_misuse(a, "--servers lists no server");
 	m->n_servers = (uint8_t)count;
-	if (!cli_get_u64(a, "replicas", count, 1, count, &n) ||
-	    !cli_get_u64(a, "quorum", n / 2 + 1, 1, n, &w))
+	if (!cli_get_u64_in(a, "replicas", count, 1, count, &n) ||
+	    !cli_get_u64_in(a, "quorum", n / 2 + 1, 1, n, &w))
 		return CLI_USAGE;
 	m->replicas = (uint8_t)n;
 	m->write_quorum = (uint8_t)w;
@@ -429,9 +429,8 @@ capsule_append(struct cli_args *a)
 	enum scl_err e;
 
 	memset(&r, 0, sizeof(r));
-	if (!cli_get_u64(a, "batch", 64, 1, 1u << 20, &batch) ||
-	    !cli_get_u64(a, "record-version", SCL_RECORD_VERSION,
-		SCL_RECORD_VERSION_MIN, SCL_RECORD_VERSION, &version))
+	if (!cli_get_u64(a, "batch", &batch) ||
+	    !cli_get_u64(a, "record-version", &version))
 		return CLI_USAGE;
 	if ((rc = capsule_open(&r.l, a, a->pos[0], true, true)) != CLI_OK)
 		goto done;
@@ -543,7 +542,7 @@ capsule_read(struct cli_args *a)
 		goto done;
 	rc = CLI_USAGE;
 	if (!capsule_writer_arg(a, &l, writer) ||
-	    !cli_get_u64(a, "from", 1, 1, UINT64_MAX, &from))
+	    !cli_get_u64_in(a, "from", 1, 1, UINT64_MAX, &from))
 		goto done;
 	if (l.client) {
 		rc = remote_read(a, &l, writer, from, cli_get(a, "from") != NULL);
@@ -555,7 +554,7 @@ capsule_read(struct cli_args *a)
 		goto done;
 	}
 	rc = CLI_USAGE;
-	if (!cli_get_u64(a, "to", head.seqno, 1, UINT64_MAX, &to))
+	if (!cli_get_u64_in(a, "to", head.seqno, 1, UINT64_MAX, &to))
 		goto done;
 	rc = CLI_OK;
 	if (head.seqno == 0)
@@ -979,16 +978,18 @@ static const struct cli_opt create_opts[] = {
 	{ "replicas", "N", "servers that keep the capsule", "all listed" },
 	{ "servers", "LIST", "comma-separated server endpoints",
 	    "none: local store" },
-	{ NULL, NULL, NULL, NULL },
+	CLI_OPTS_END,
 };
 
 static const struct cli_opt append_opts[] = {
-	{ "batch", "N", "records per signed heartbeat", "64" },
+	{ "batch", "N", "records per signed heartbeat", NULL,
+	    CLI_NUM(64, 1, 1u << 20) },
 	{ "file", "F", "read payloads from F instead of stdin", NULL },
 	{ "record-version", "N", "write records v1 (BLAKE2b, for older "
-				 "servers and readers) or v2 (SHA-256)", "2" },
+				 "servers and readers) or v2 (SHA-256)", NULL,
+	    CLI_NUM(SCL_RECORD_VERSION, SCL_RECORD_VERSION_MIN, SCL_RECORD_VERSION) },
 	{ "servers", "LIST", "use these servers", "the capsule's, if any" },
-	{ NULL, NULL, NULL, NULL },
+	CLI_OPTS_END,
 };
 
 static const struct cli_opt read_opts[] = {
@@ -996,29 +997,29 @@ static const struct cli_opt read_opts[] = {
 	{ "to", "S", "last seqno to print", "the newest" },
 	{ "writer", "ID", "whose chain to read (hex key)", "this keyring's" },
 	{ "servers", "LIST", "use these servers", "the capsule's, if any" },
-	{ NULL, NULL, NULL, NULL },
+	CLI_OPTS_END,
 };
 
 static const struct cli_opt verify_opts[] = {
 	{ "no-keys", NULL, "check only what a key-less server can", NULL },
 	{ "servers", "LIST", "use these servers", "the capsule's, if any" },
-	{ NULL, NULL, NULL, NULL },
+	CLI_OPTS_END,
 };
 
 static const struct cli_opt inspect_opts[] = {
 	{ "summary", NULL, "omit the per-record lines", NULL },
-	{ NULL, NULL, NULL, NULL },
+	CLI_OPTS_END,
 };
 
 static const struct cli_opt prove_opts[] = {
 	{ "writer", "ID", "whose chain the record is in", "this keyring's" },
 	{ "servers", "LIST", "use these servers", "the capsule's, if any" },
-	{ NULL, NULL, NULL, NULL },
+	CLI_OPTS_END,
 };
 
 static const struct cli_opt check_opts[] = {
 	{ "file", "F", "read the proof from F instead of stdin", NULL },
-	{ NULL, NULL, NULL, NULL },
+	CLI_OPTS_END,
 };
 
 static const struct cli_cmd capsule_cmds[] = {

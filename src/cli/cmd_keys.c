@@ -129,7 +129,7 @@ keys_serve(struct cli_args *a)
 	    !hex_list(a, "allow", o->allow, SCL_BROKER_LIST_MAX, &o->n_allow) ||
 	    !hex_list(a, "trust-platform", o->platforms, SCL_BROKER_LIST_MAX,
 		&o->n_platforms) ||
-	    !cli_get_u64(a, "nonce-ttl-ms", 30000, 100, 3600000, &ttl))
+	    !cli_get_u64(a, "nonce-ttl-ms", &ttl))
 		goto done;
 	if (o->n_allow == 0 || o->n_platforms == 0) {
 		rc = cli_misuse(a, "give at least one --allow MEASUREMENT and "
@@ -191,7 +191,7 @@ keys_revoke(struct cli_args *a)
 		rc = cli_misuse(a, "--writer must be 64 hex digits");
 		goto done;
 	}
-	if (!cli_get_u64(a, "max-seqno", 0, 0, UINT64_MAX, &max))
+	if (!cli_get_u64(a, "max-seqno", &max))
 		goto done;
 	rv.max_seqno = max;
 	rc = CLI_FAIL;
@@ -262,24 +262,26 @@ static const struct cli_opt serve_opts[] = {
 	{ "allow", "LIST", "allowed code measurements (hex, comma-separated)",
 	    NULL },
 	{ "listen", "ENDPOINT", "ZeroMQ endpoint to serve on", NULL },
-	{ "nonce-ttl-ms", "MS", "how long a nonce stays usable", "30000" },
+	{ "nonce-ttl-ms", "MS", "how long a nonce stays usable", NULL,
+	    CLI_NUM(30000, 100, 3600000) },
 	{ "trust-platform", "LIST", "trusted sim platform keys (hex)", NULL },
-	{ NULL, NULL, NULL, NULL },
+	CLI_OPTS_END,
 };
 
 static const struct cli_opt revoke_opts[] = {
-	{ "max-seqno", "N", "the writer's records up to N stay valid", "0" },
+	{ "max-seqno", "N", "the writer's records up to N stay valid", NULL,
+	    CLI_NUM(0, 0, UINT64_MAX) },
 	{ "servers", "LIST", "use these servers", "the capsule's, if any" },
 	{ "writer", "KEY", "the writer to revoke (hex public key)", NULL },
-	{ NULL, NULL, NULL, NULL },
+	CLI_OPTS_END,
 };
 
 static const struct cli_opt gen_opts[] = {
 	{ "out", "FILE", "where to write the key (must not exist)", NULL },
-	{ NULL, NULL, NULL, NULL },
+	CLI_OPTS_END,
 };
 
-static const struct cli_opt no_opts[] = { { NULL, NULL, NULL, NULL } };
+static const struct cli_opt no_opts[] = { CLI_OPTS_END };
 
 static const struct cli_cmd keys_cmds[] = {
 	{ "keys gen", "--out FILE", "generate an Ed25519 signing identity",

@@ -1,74 +1,62 @@
 /*
  * cmd_kv.c - scl kv: poke at a worker's KVS (get, put, delete, scan,
- * status) over its --listen socket.
+ * status) over its --listen socket, through the library's worker client.
+ *
+ * A refusal prints the worker's (or its core's) own reason and the code
+ * it was made with, e.g. "scl kv put: worker tcp://...: request 1 of 1:
+ * value length 1048577 exceeds the limit of 1048576 [ELIMIT]".
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "scl/codec.h"
+#include "scl/kvclient.h"
 
-/* One request, one reply; the reply's body borrows from @reply.
- * Returns CLI_OK or prints the failure. */
+/* A value read from a file is sent whole up to this, for the worker to
+ * judge; a bigger one could not fit in a request frame. */
+#define VALUE_FILE_MAX (SCL_KVCLIENT_FRAME_MAX - ((size_t)64 << 10))
+
+/* A client of --worker; prints misuse or failure itself. */
 static int
-kv_roundtrip(struct cli_args *a, uint8_t kind, uint8_t flags, uint32_t n,
-    struct scl_slice ops, struct scl_buf *reply, struct scl_slice *body)
+kv_client(struct cli_args *a, struct scl_kvclient **out)
 {
+	struct scl_kvclient_options o = SCL_KVCLIENT_OPTIONS_INIT;
 	const char *ep = cli_get(a, "worker");
-	struct scl_buf frame;
-	uint64_t timeout_ms, id = 1, got_id;
-	bool ok;
-	int rc = CLI_FAIL;
-	enum scl_err e;
+	uint64_t timeout_ms;
 
 	if (ep == NULL)
 		return cli_misuse(a, "--worker ENDPOINT is required");
-	if (!cli_get_u64(a, "timeout-ms", 10000, 1, 3600000, &timeout_ms))
+	if (!cli_get_u64(a, "timeout-ms", &timeout_ms))
 		return CLI_USAGE;
-	scl_buf_init(&frame);
-	if ((e = scl_kvclient_request(&frame, kind, id, flags, n, ops)) !=
-		SCL_OK ||
-	    (e = cli_zmq_request(ep, scl_buf_slice(&frame), (int)timeout_ms,
-		 reply)) != SCL_OK)
-		rc = cli_fail(a, "worker %s%s", scl_err_last(),
-		    e == SCL_ETIMEOUT && (flags & SCL_KVCLIENT_DURABLE)
-			? " (are its servers up?)" : "");
-	else if (scl_kvclient_reply(scl_buf_slice(reply), &got_id, &ok,
-		     body) != SCL_OK ||
-	    got_id != id)
-		rc = cli_fail(a, "worker %s sent a malformed reply", ep);
-	else if (!ok)
-		rc = cli_fail(a, "worker %s: %.*s", ep, (int)body->len,
-		    (const char *)body->ptr);
-	else
-		rc = CLI_OK;
-	scl_buf_dispose(&frame);
-	return rc;
+	o.timeout_ms = (unsigned)timeout_ms;
+	if (scl_kvclient_new(out, ep, &o) != SCL_OK)
+		return cli_fail(a, "%s", scl_err_last());
+	return CLI_OK;
 }
 
-/* Runs a single request and decodes its result. */
+/* Prints why a request failed: its message and the code's name. */
 static int
-kv_one(struct cli_args *a, const struct scl_kvreq *r, uint8_t flags,
-    struct scl_buf *reply, struct scl_kvres *res)
+kv_failed(struct cli_args *a, enum scl_err e, uint8_t flags)
 {
-	struct scl_buf ops;
-	struct scl_slice body;
-	struct scl_dec d;
+	return cli_fail(a, "%s [%s]%s", scl_err_last(), scl_err_name(e),
+	    e == SCL_ETIMEOUT && (flags & SCL_KVCLIENT_DURABLE)
+		? " (are its servers up?)" : "");
+}
+
+/* Runs one request on --worker and decodes its result into @res
+ * (borrowed from *@c until it is freed). */
+static int
+kv_one(struct cli_args *a, struct scl_kvclient **c, const struct scl_kvreq *r,
+    uint8_t flags, struct scl_kvres *res)
+{
+	enum scl_err e;
 	int rc;
 
-	scl_buf_init(&ops);
-	if (scl_kvreq_encode(&ops, r) != SCL_OK) {
-		scl_buf_dispose(&ops);
-		return cli_fail(a, "%s", scl_err_last());
-	}
-	rc = kv_roundtrip(a, SCL_KVCLIENT_OPS, flags, 1, scl_buf_slice(&ops),
-	    reply, &body);
-	scl_buf_dispose(&ops);
-	if (rc != CLI_OK)
+	if ((rc = kv_client(a, c)) != CLI_OK)
 		return rc;
-	scl_dec_init(&d, body, "result");
-	if (scl_kvres_decode(&d, r->op, res) != SCL_OK)
-		return cli_fail(a, "malformed result: %s", scl_err_last());
+	if ((e = scl_kvclient_one(*c, r, flags, res)) != SCL_OK)
+		return kv_failed(a, e, flags);
 	return CLI_OK;
 }
 
@@ -78,29 +66,62 @@ arg_slice(const char *s)
 	return scl_slice_of(s, s ? strlen(s) : 0);
 }
 
-/* PUT KEY VALUE or DELETE KEY, durable unless --no-wait. */
+/* --value-file FILE ('-': standard input) into @out. */
+static int
+read_value_file(struct cli_args *a, const char *path, struct scl_buf *out)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	uint8_t chunk[65536];
+	size_t got;
+	int rc = CLI_OK;
+
+	if (f == NULL)
+		return cli_fail(a, "cannot open %s: %s", path, strerror(errno));
+	while (rc == CLI_OK && (got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (out->len + got > VALUE_FILE_MAX)
+			rc = cli_fail(a, "%s holds more than %zu bytes: no "
+			    "request can carry it", path, VALUE_FILE_MAX);
+		else if (scl_buf_append(out, chunk, got) != SCL_OK)
+			rc = cli_fail(a, "%s", scl_err_last());
+	}
+	if (rc == CLI_OK && ferror(f))
+		rc = cli_fail(a, "cannot read %s: %s", path, strerror(errno));
+	if (f != stdin)
+		fclose(f);
+	return rc;
+}
+
+/* PUT KEY VALUE (or --value-file) or DELETE KEY, durable unless
+ * --no-wait. */
 static int
 kv_write(struct cli_args *a, enum scl_kvreq_op op)
 {
 	struct scl_kvreq r = { .op = op };
+	struct scl_kvclient *c = NULL;
+	const char *file = cli_get_if(a, "value-file");
 	struct scl_kvres res;
-	struct scl_buf reply;
+	struct scl_buf value;
 	bool wait = !cli_has(a, "no-wait");
-	int rc;
+	int rc = CLI_OK;
 
+	scl_buf_init(&value);
 	r.key = arg_slice(a->pos[0]);
-	if (op == SCL_KVREQ_PUT)
-		r.value = arg_slice(a->pos[1]);
-	scl_buf_init(&reply);
-	rc = kv_one(a, &r, wait ? SCL_KVCLIENT_DURABLE : 0, &reply, &res);
-	if (rc == CLI_OK && !res.ok)
-		rc = cli_fail(a, "%.*s", (int)res.error.len,
-		    (const char *)res.error.ptr);
-	else if (rc == CLI_OK)
+	if (op == SCL_KVREQ_PUT) {
+		if ((a->npos == 2) == (file != NULL))
+			return cli_misuse(a, "give the value or --value-file, "
+					     "not both");
+		if (file)
+			rc = read_value_file(a, file, &value);
+		r.value = file ? scl_buf_slice(&value) : arg_slice(a->pos[1]);
+	}
+	if (rc == CLI_OK)
+		rc = kv_one(a, &c, &r, wait ? SCL_KVCLIENT_DURABLE : 0, &res);
+	if (rc == CLI_OK)
 		printf("%s%s\n", op == SCL_KVREQ_PUT ? "ok" : "deleted",
 		    wait ? " (durable on a write quorum)"
 			 : " (applied; not yet on the servers)");
-	scl_buf_dispose(&reply);
+	scl_kvclient_free(c);
+	scl_buf_dispose_secret(&value);
 	return rc;
 }
 
@@ -120,26 +141,26 @@ static int
 kv_get(struct cli_args *a)
 {
 	struct scl_kvreq r = { .op = SCL_KVREQ_GET };
+	struct scl_kvclient *c = NULL;
 	struct scl_kvres res;
-	struct scl_buf reply;
 	int rc;
 
 	r.key = arg_slice(a->pos[0]);
-	scl_buf_init(&reply);
-	rc = kv_one(a, &r, 0, &reply, &res);
+	rc = kv_one(a, &c, &r, 0, &res);
 	if (rc == CLI_OK && !res.ok) {
 		rc = cli_fail(a, "no key '%s'", a->pos[0]);
 	} else if (rc == CLI_OK) {
 		fwrite(res.value.ptr, 1, res.value.len, stdout);
 		putchar('\n');
 		if (cli_has(a, "version")) {
-			char hex[65];
+			char hex[2 * SCL_WRITER_BYTES + 1];
 			fprintf(stderr, "version: Lamport %llu, writer %s\n",
-			    (unsigned long long)res.lamport,
-			    scl_hex_encode(hex, res.writer, 32));
+			    (unsigned long long)res.version.lamport,
+			    scl_hex_encode(hex, res.version.writer,
+				SCL_WRITER_BYTES));
 		}
 	}
-	scl_buf_dispose(&reply);
+	scl_kvclient_free(c);
 	return rc;
 }
 
@@ -147,85 +168,105 @@ static int
 kv_scan(struct cli_args *a)
 {
 	struct scl_kvreq r = { .op = SCL_KVREQ_SCAN };
+	struct scl_kvclient *c = NULL;
 	struct scl_kvres res;
-	struct scl_buf reply;
 	struct scl_slice k, v;
 	uint64_t limit;
 	int rc;
 
-	if (!cli_get_u64(a, "limit", 0, 0, UINT32_MAX, &limit))
+	if (!cli_get_u64(a, "limit", &limit))
 		return CLI_USAGE;
 	r.prefix = arg_slice(cli_get(a, "prefix"));
 	r.start = arg_slice(cli_get(a, "from"));
 	r.end = arg_slice(cli_get(a, "to"));
 	r.limit = (uint32_t)limit;
-	scl_buf_init(&reply);
-	if ((rc = kv_one(a, &r, 0, &reply, &res)) == CLI_OK) {
+	if ((rc = kv_one(a, &c, &r, 0, &res)) == CLI_OK) {
 		while (scl_kvres_scan_next(&res.entries, &k, &v))
 			printf("%.*s\t%.*s\n", (int)k.len, (const char *)k.ptr,
 			    (int)v.len, (const char *)v.ptr);
 		fflush(stdout);
 		fprintf(stderr, "%u keys\n", res.n);
 	}
-	scl_buf_dispose(&reply);
+	scl_kvclient_free(c);
 	return rc;
 }
 
 static int
 kv_status(struct cli_args *a)
 {
-	struct scl_buf reply;
-	struct scl_slice body;
+	struct scl_kvclient *c = NULL;
+	struct scl_slice json;
+	enum scl_err e;
 	int rc;
 
-	scl_buf_init(&reply);
-	rc = kv_roundtrip(a, SCL_KVCLIENT_STATUS, 0, 0, scl_slice_of(NULL, 0),
-	    &reply, &body);
-	if (rc == CLI_OK)
-		printf("%.*s\n", (int)body.len, (const char *)body.ptr);
-	scl_buf_dispose(&reply);
+	if ((rc = kv_client(a, &c)) != CLI_OK)
+		return rc;
+	if ((e = scl_kvclient_status(c, &json)) != SCL_OK)
+		rc = kv_failed(a, e, 0);
+	else
+		printf("%.*s\n", (int)json.len, (const char *)json.ptr);
+	scl_kvclient_free(c);
 	return rc;
 }
 
-#define WORKER_OPT                                                            \
-	{ "worker", "ENDPOINT", "the worker's --listen endpoint", NULL },     \
-	{ "timeout-ms", "MS", "how long to wait for the answer", "10000" }
+#define WORKER_OPTS                                                          \
+	{ "worker", "ENDPOINT", "the worker's --listen endpoint", NULL,      \
+	    { false, 0, 0, 0 } },                                            \
+	{ "timeout-ms", "MS", "how long to wait for the answer", NULL,       \
+	    CLI_NUM(SCL_KVCLIENT_TIMEOUT_MS_DEFAULT, 1, 3600000) }
 
-static const struct cli_opt write_opts[] = {
+static const struct cli_opt put_opts[] = {
 	{ "no-wait", NULL, "answer once applied, before the servers hold it",
 	    NULL },
-	WORKER_OPT,
-	{ NULL, NULL, NULL, NULL },
+	{ "value-file", "FILE", "the value is FILE's bytes ('-': standard "
+				"input), instead of VALUE", NULL },
+	WORKER_OPTS,
+	CLI_OPTS_END,
+};
+
+static const struct cli_opt delete_opts[] = {
+	{ "no-wait", NULL, "answer once applied, before the servers hold it",
+	    NULL },
+	WORKER_OPTS,
+	CLI_OPTS_END,
 };
 
 static const struct cli_opt get_opts[] = {
 	{ "version", NULL, "also print the value's version (to stderr)", NULL },
-	WORKER_OPT,
-	{ NULL, NULL, NULL, NULL },
+	WORKER_OPTS,
+	CLI_OPTS_END,
 };
 
 static const struct cli_opt scan_opts[] = {
 	{ "from", "KEY", "first key (inclusive)", "the first" },
-	{ "limit", "N", "at most N keys", "no limit" },
+	{ "limit", "N", "at most N keys", "no limit",
+	    CLI_NUM(0, 0, UINT32_MAX) },
 	{ "prefix", "P", "only keys starting with P", "" },
 	{ "to", "KEY", "stop before this key", "no end" },
-	WORKER_OPT,
-	{ NULL, NULL, NULL, NULL },
+	WORKER_OPTS,
+	CLI_OPTS_END,
 };
 
 static const struct cli_opt status_opts[] = {
-	WORKER_OPT,
-	{ NULL, NULL, NULL, NULL },
+	WORKER_OPTS,
+	CLI_OPTS_END,
 };
 
 static const struct cli_cmd kv_cmds[] = {
-	{ "kv put", "KEY VALUE --worker ENDPOINT", "set a key",
-	    "Puts KEY = VALUE in the worker's KVS.  It applies at once; the "
-	    "answer waits\nuntil the capsule's write quorum of servers holds "
-	    "the sealed batch (unless\n--no-wait).  Peers see it within "
-	    "milliseconds through the router.",
-	    write_opts, 2, 2,
-	    "  scl kv put color blue --worker tcp://127.0.0.1:7700\n", kv_put },
+	{ "kv put", "KEY [VALUE] --worker ENDPOINT", "set a key",
+	    "Puts KEY = VALUE (or the bytes of --value-file) in the worker's "
+	    "KVS.  It\napplies at once; the answer waits until the capsule's "
+	    "write quorum of\nservers holds the sealed batch (unless "
+	    "--no-wait).  Peers see it within\nmilliseconds through the "
+	    "router.  A value that starts with '-' follows '--'.\nA refusal "
+	    "says the worker's reason and its code, e.g. [ELIMIT] for a key\n"
+	    "over 1024 bytes or a value over 1 MiB.",
+	    put_opts, 1, 2,
+	    "  scl kv put color blue --worker tcp://127.0.0.1:7700\n"
+	    "  scl kv put delta --worker tcp://127.0.0.1:7700 -- -1\n"
+	    "  scl kv put photo --value-file photo.jpg --worker "
+	    "tcp://127.0.0.1:7700\n",
+	    kv_put },
 	{ "kv get", "KEY --worker ENDPOINT", "print a key's value",
 	    "Prints the value of KEY as this worker's replica holds it "
 	    "(eventually\nconsistent); exits 1 if there is none.",
@@ -233,7 +274,7 @@ static const struct cli_cmd kv_cmds[] = {
 	    kv_get },
 	{ "kv delete", "KEY --worker ENDPOINT", "delete a key",
 	    "Deletes KEY (a tombstone, which wins over older puts everywhere).",
-	    write_opts, 1, 1,
+	    delete_opts, 1, 1,
 	    "  scl kv delete color --worker tcp://127.0.0.1:7700\n", kv_delete },
 	{ "kv scan", "--worker ENDPOINT [options]", "list keys in order",
 	    "Prints live keys and values, tab-separated, in bytewise key "

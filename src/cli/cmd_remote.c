@@ -265,7 +265,7 @@ remote_read(struct cli_args *a, struct local *l,
 	if ((e = scl_client_heads(l->client, l->name, writer,
 		 read_quorum(l), &heads)) != SCL_OK)
 		return cli_fail_err(a, e);
-	if (!cli_get_u64(a, "to", heads.best, 1, UINT64_MAX, &to))
+	if (!cli_get_u64_in(a, "to", heads.best, 1, UINT64_MAX, &to))
 		return CLI_USAGE;
 	if (heads.best == 0)
 		return CLI_OK;

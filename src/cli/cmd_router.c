@@ -32,8 +32,8 @@ router_run(struct cli_args *a)
 	opt.upstream = cli_get(a, "upstream");
 	if (opt.listen == NULL)
 		return cli_misuse(a, "--listen ENDPOINT is required");
-	if (!cli_get_u64(a, "queue", 4096, 16, 1u << 24, &queue) ||
-	    !cli_get_u64(a, "queue-mib", 64, 17, 1u << 20, &queue_mib) ||
+	if (!cli_get_u64(a, "queue", &queue) ||
+	    !cli_get_u64(a, "queue-mib", &queue_mib) ||
 	    !cli_log_level(a, &opt.log.max))
 		return CLI_USAGE;
 	opt.queue_max = (size_t)queue;
@@ -92,16 +92,18 @@ static const struct cli_opt run_opts[] = {
 	{ "listen", "ENDPOINT", "ZeroMQ endpoint to bind", NULL },
 	{ "log-level", "LEVEL", "error, warn, info or debug", "info" },
 	{ "queue", "N", "messages queued per subscriber before the oldest "
-			"are dropped", "4096" },
+			"are dropped", NULL,
+	    CLI_NUM(4096, 16, 1u << 24) },
 	{ "queue-mib", "MIB", "bytes queued per subscriber before the oldest "
-			      "are dropped, in MiB (at least 17)", "64" },
+			      "are dropped, in MiB (at least 17)", NULL,
+	    CLI_NUM(64, 17, 1u << 20) },
 	{ "ready-file", "FILE", "write the bound endpoint here once ready",
 	    NULL },
 	{ "upstream", "ENDPOINT", "a parent router to chain to", "none" },
-	{ NULL, NULL, NULL, NULL },
+	CLI_OPTS_END,
 };
 
-static const struct cli_opt no_opts[] = { { NULL, NULL, NULL, NULL } };
+static const struct cli_opt no_opts[] = { CLI_OPTS_END };
 
 static const struct cli_cmd run_cmd = {
 	"router", "--listen ENDPOINT [options] | status ADDR",

@@ -53,10 +53,10 @@ server_run(struct cli_args *a)
 	opt.listen = cli_get(a, "listen");
 	if (opt.listen == NULL)
 		return cli_misuse(a, "--listen ENDPOINT is required");
-	if (!cli_get_u64(a, "sync-ms", 200, 10, 600000, &sync_ms))
+	if (!cli_get_u64(a, "sync-ms", &sync_ms))
 		return CLI_USAGE;
 	opt.sync_ms = (unsigned)sync_ms;
-	if (!cli_get_u64(a, "nice", 0, 0, 19, &nice))
+	if (!cli_get_u64(a, "nice", &nice))
 		return CLI_USAGE;
 	/* Before any thread starts: Linux keeps a nice value per thread,
 	 * and threads inherit their creator's. */
@@ -135,16 +135,18 @@ static const struct cli_opt run_opts[] = {
 	{ "log-level", "LEVEL", "error, warn, info or debug", "info" },
 	{ "nice", "N", "run at this nice value (0-19): on a machine shared "
 		       "with workers, so that storing yields the CPU to "
-		       "requests", "0" },
+		       "requests", NULL,
+	    CLI_NUM(0, 0, 19) },
 	{ "peers", "LIST", "comma-separated endpoints of the other servers",
 	    "none" },
 	{ "ready-file", "FILE", "write the bound endpoint here once ready",
 	    NULL },
-	{ "sync-ms", "MS", "anti-entropy period", "200" },
-	{ NULL, NULL, NULL, NULL },
+	{ "sync-ms", "MS", "anti-entropy period", NULL,
+	    CLI_NUM(200, 10, 600000) },
+	CLI_OPTS_END,
 };
 
-static const struct cli_opt no_opts[] = { { NULL, NULL, NULL, NULL } };
+static const struct cli_opt no_opts[] = { CLI_OPTS_END };
 
 static const struct cli_cmd run_cmd = {
 	"server", "--listen ENDPOINT [options] | status ADDR",

@@ -27,23 +27,20 @@ on_stop(int sig)
 static int
 serve_kv(struct cli_args *a, struct scl_worker *w, struct local *l)
 {
-	struct scl_worker_kv_options ko;
-	struct scl_worker_serve_options so;
+	struct scl_worker_kv_options ko = SCL_WORKER_KV_OPTIONS_INIT;
+	struct scl_worker_serve_options so = SCL_WORKER_SERVE_OPTIONS_INIT;
 	const char *servers[SCL_SERVERS_MAX];
 	uint64_t batch, delay, gap, clock_max, store_delay, unstored_mb;
 	uint64_t version;
 	enum scl_err e;
 
-	memset(&ko, 0, sizeof(ko));
-	memset(&so, 0, sizeof(so));
-	if (!cli_get_u64(a, "batch", 2048, 1, 65536, &batch) ||
-	    !cli_get_u64(a, "batch-delay-us", 10000, 50, 10000000, &delay) ||
-	    !cli_get_u64(a, "seal-gap-us", 2000, 100, 10000000, &gap) ||
-	    !cli_get_u64(a, "seal-clock-max", 0, 0, UINT32_MAX, &clock_max) ||
-	    !cli_get_u64(a, "store-delay-us", 40000, 0, 10000000, &store_delay) ||
-	    !cli_get_u64(a, "unstored-max-mb", 64, 1, 65536, &unstored_mb) ||
-	    !cli_get_u64(a, "record-version", SCL_RECORD_VERSION,
-		SCL_RECORD_VERSION_MIN, SCL_RECORD_VERSION, &version))
+	if (!cli_get_u64(a, "batch", &batch) ||
+	    !cli_get_u64(a, "batch-delay-us", &delay) ||
+	    !cli_get_u64(a, "seal-gap-us", &gap) ||
+	    !cli_get_u64(a, "seal-clock-max", &clock_max) ||
+	    !cli_get_u64(a, "store-delay-us", &store_delay) ||
+	    !cli_get_u64(a, "unstored-max-mb", &unstored_mb) ||
+	    !cli_get_u64(a, "record-version", &version))
 		return CLI_USAGE;
 	ko.batch_max_puts = (size_t)batch;
 	ko.record_version = (uint16_t)version;
@@ -128,7 +125,7 @@ append_lines(struct cli_args *a, struct scl_worker *w, struct local *l,
 static int
 worker_run(struct cli_args *a)
 {
-	struct scl_worker_options opt;
+	struct scl_worker_options opt = SCL_WORKER_OPTIONS_INIT;
 	struct scl_worker *w = NULL;
 	struct scl_enclave_exit ex;
 	struct local l;
@@ -144,7 +141,6 @@ worker_run(struct cli_args *a)
 	/* A long-running process: each status line reaches a log file or
 	 * pipe when it is printed. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	memset(&opt, 0, sizeof(opt));
 	memset(&l, 0, sizeof(l));
 	if (name == NULL || cli_get(a, "broker") == NULL)
 		return cli_misuse(a, "--capsule NAME and --broker ENDPOINT are "
@@ -169,8 +165,8 @@ worker_run(struct cli_args *a)
 	opt.broker = cli_get(a, "broker");
 	{
 		uint64_t actors, spin_us;
-		if (!cli_get_u64(a, "actors", 2, 1, 64, &actors) ||
-		    !cli_get_u64(a, "ring-spin-us", 5, 1, 1000000, &spin_us))
+		if (!cli_get_u64(a, "actors", &actors) ||
+		    !cli_get_u64(a, "ring-spin-us", &spin_us))
 			return CLI_USAGE;
 		opt.actor_threads = (unsigned)actors;
 		opt.ring_spin_us = (unsigned)spin_us;
@@ -249,14 +245,17 @@ done:
 }
 
 static const struct cli_opt worker_opts[] = {
-	{ "actors", "N", "crypto actor threads in the core", "2" },
+	{ "actors", "N", "crypto actor threads in the core", NULL,
+	    CLI_NUM(SCL_WORKER_ACTORS_DEFAULT, 1, 64) },
 	{ "append", "FILE", "seal FILE's lines in the core and store them "
 			    "('-' for stdin)", NULL },
 	{ "attest", "BACKEND", "sim or tsm (configfs-tsm)", "sim" },
-	{ "batch", "N", "KVS: puts per sealed record, at most", "2048" },
+	{ "batch", "N", "KVS: puts per sealed record, at most", NULL,
+	    CLI_NUM(SCL_KV_BATCH_PUTS_DEFAULT, 1, 65536) },
 	{ "batch-delay-us", "US", "KVS: a batch closes this long after its "
 				  "first put at the latest (the seal clock "
-				  "closes it sooner)", "10000" },
+				  "closes it sooner)", NULL,
+	    CLI_NUM(SCL_WORKER_BATCH_DELAY_US_DEFAULT, 50, 10000000) },
 	{ "broker", "ENDPOINT", "the capsule owner's key broker", NULL },
 	{ "capsule", "NAME", "the capsule to write", NULL },
 	{ "listen", "ENDPOINT", "KVS: serve clients here (scl kv)", NULL },
@@ -268,28 +267,33 @@ static const struct cli_opt worker_opts[] = {
 	{ "platform-key", "FILE", "sim platform key",
 	    "DIR/sim-platform.key" },
 	{ "record-version", "N", "KVS: write records v1 (BLAKE2b, for older "
-				 "servers and readers) or v2 (SHA-256)", "2" },
+				 "servers and readers) or v2 (SHA-256)", NULL,
+	    CLI_NUM(SCL_RECORD_VERSION, SCL_RECORD_VERSION_MIN, SCL_RECORD_VERSION) },
 	{ "ring-spin-us", "US", "poll the core's rings at most this long "
 				"before sleeping (each end learns how "
-				"much of it pays)", "5" },
+				"much of it pays)", NULL,
+	    CLI_NUM(SCL_WORKER_RING_SPIN_US_DEFAULT, 1, 1000000) },
 	{ "router", "ENDPOINT", "KVS: the multicast router", NULL },
 	{ "seal-clock-max", "N", "KVS: the seal clock closes batches early "
 				 "only while the worker served fewer client "
 				 "operations (reads too) since the last one "
-				 "(0: always)", "0" },
+				 "(0: always)", NULL,
+	    CLI_NUM(0, 0, UINT32_MAX) },
 	{ "seal-gap-us", "US", "KVS: the seal clock closes a batch this long "
-			       "after the previous one", "2000" },
+			       "after the previous one", NULL,
+	    CLI_NUM(SCL_WORKER_SEAL_GAP_US_DEFAULT, 100, 10000000) },
 	{ "servers", "LIST", "the capsule's servers", "from its metadata" },
 	{ "store-delay-us", "US", "KVS: sealed batches wait this long at "
 				  "most to go to the servers together as one "
-				  "append (a durable request does not wait)",
-	    "40000" },
+				  "append (a durable request does not wait)", NULL,
+	    CLI_NUM(SCL_WORKER_STORE_DELAY_US_DEFAULT, 0, 10000000) },
 	{ "tee", "BACKEND", "thread, process or crossing", "process" },
 	{ "unstored-max-mb", "MB", "KVS: sealed writes that may wait for the "
 				   "servers; from there on writes are "
 				   "refused (reads go on) until they hold "
-				   "some", "64" },
-	{ NULL, NULL, NULL, NULL },
+				   "some", NULL,
+	    CLI_NUM((SCL_WORKER_UNSTORED_MAX_DEFAULT >> 20), 1, 65536) },
+	CLI_OPTS_END,
 };
 
 static const struct cli_cmd worker_cmd = {

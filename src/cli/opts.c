@@ -19,7 +19,7 @@
 static const struct cli_opt common_opts[] = {
 	{ "dir", "DIR", "data directory", "$SCL_HOME or ~/.scl" },
 	{ "help", NULL, "show this help and exit", NULL },
-	{ NULL, NULL, NULL, NULL },
+	CLI_OPTS_END,
 };
 
 static size_t
@@ -78,6 +78,9 @@ cli_help(const struct cli_cmd *cmd, FILE *f)
 		fprintf(f, "  %-22s %s", left, o->help);
 		if (o->def)
 			fprintf(f, " (default: %s)", o->def);
+		else if (o->num.is)
+			fprintf(f, " (default: %llu)",
+			    (unsigned long long)o->num.def);
 		fputc('\n', f);
 	}
 	if (cmd->examples)
@@ -215,7 +218,7 @@ cli_has(const struct cli_args *a, const char *name)
 }
 
 bool
-cli_get_u64(const struct cli_args *a, const char *name, uint64_t def,
+cli_get_u64_in(const struct cli_args *a, const char *name, uint64_t def,
     uint64_t lo, uint64_t hi, uint64_t *out)
 {
 	const char *v = cli_get(a, name);
@@ -236,6 +239,16 @@ cli_get_u64(const struct cli_args *a, const char *name, uint64_t def,
 	}
 	*out = n;
 	return true;
+}
+
+bool
+cli_get_u64(const struct cli_args *a, const char *name, uint64_t *out)
+{
+	const struct cli_opt *o = opt_at(a->cmd, (size_t)arg_index(a, name));
+
+	SCL_ASSERT(o->num.is); /* a number option has its CLI_NUM */
+	return cli_get_u64_in(a, name, o->num.def, o->num.min, o->num.max,
+	    out);
 }
 
 int

@@ -695,63 +695,23 @@ answered_enough(const struct scl_client *c, const bool *answered,
 	    "needed (%s did not)", what, got, c->n, need, silent);
 }
 
-enum scl_err
-scl_client_heads(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
-    const uint8_t writer[SCL_WRITER_BYTES], unsigned quorum,
-    struct scl_client_heads *out)
+/* Called with each verified head of the capsule a server sent. */
+typedef void (*head_fn)(void *ctx, size_t server,
+    const struct scl_heartbeat *hb);
+
+/*
+ * Asks for @name's heads (HEADS) until @quorum servers answered, and
+ * hands every head that is this capsule's and verifies to @fn.  A server
+ * that sends one that is not is marked in @lied and logged; which ones
+ * answered goes into @answered.
+ */
+static enum scl_err
+each_head(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
+    unsigned quorum, bool *answered, bool *lied, head_fn fn, void *ctx)
 {
 	struct scl_msg req;
 	struct reply *r;
 
-	memset(out, 0, sizeof(*out));
-	memset(&req, 0, sizeof(req));
-	req.type = SCL_MSG_HEADS;
-	memcpy(req.name, name, SCL_NAME_BYTES);
-	if ((r = rpc(c, &req, NULL, quorum)) == NULL)
-		return scl_err_set(SCL_ENOMEM, "heads");
-	for (size_t i = 0; i < c->n; i++) {
-		struct scl_msg_iter it;
-		struct scl_slice item;
-		if (!r[i].got)
-			continue;
-		out->answered[i] = true;
-		if (r[i].m.type != (SCL_MSG_HEADS | SCL_MSG_REPLY))
-			continue; /* NOT_FOUND: nothing stored there */
-		scl_msg_iter_init(&it, &r[i].m.list);
-		while (scl_msg_iter_next(&it, &item)) {
-			struct scl_heartbeat hb;
-			if (scl_capsule_heartbeat_decode(&hb, item) != SCL_OK ||
-			    memcmp(hb.capsule, name, SCL_NAME_BYTES) != 0 ||
-			    scl_capsule_heartbeat_verify(&hb) != SCL_OK) {
-				out->lied[i] = true;
-				scl_log(&c->opt.log, SCL_LOG_WARN, "client",
-				    "server %s sent a head that does not "
-				    "verify", c->conns[i].addr);
-				continue;
-			}
-			if (memcmp(hb.writer, writer, SCL_WRITER_BYTES) != 0)
-				continue;
-			out->seqno[i] = hb.seqno;
-			if (hb.seqno > out->best) {
-				out->best = hb.seqno;
-				out->best_server = i;
-				out->heartbeat = hb;
-			}
-		}
-	}
-	rpc_release(c, r);
-	return answered_enough(c, out->answered, quorum, "heads");
-}
-
-enum scl_err
-scl_client_writers(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
-    unsigned quorum, uint8_t (*out)[SCL_WRITER_BYTES], size_t max, size_t *n)
-{
-	struct scl_msg req;
-	struct reply *r;
-	bool answered[SCL_CLIENT_SERVERS_MAX] = { false };
-
-	*n = 0;
 	memset(&req, 0, sizeof(req));
 	req.type = SCL_MSG_HEADS;
 	memcpy(req.name, name, SCL_NAME_BYTES);
@@ -762,22 +722,89 @@ scl_client_writers(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
 		struct scl_slice item;
 		answered[i] = r[i].got;
 		if (!r[i].got || r[i].m.type != (SCL_MSG_HEADS | SCL_MSG_REPLY))
-			continue;
+			continue; /* NOT_FOUND: nothing stored there */
 		scl_msg_iter_init(&it, &r[i].m.list);
-		while (scl_msg_iter_next(&it, &item) && *n < max) {
+		while (scl_msg_iter_next(&it, &item)) {
 			struct scl_heartbeat hb;
-			bool seen = false;
 			if (scl_capsule_heartbeat_decode(&hb, item) != SCL_OK ||
-			    scl_capsule_heartbeat_verify(&hb) != SCL_OK)
+			    memcmp(hb.capsule, name, SCL_NAME_BYTES) != 0 ||
+			    scl_capsule_heartbeat_verify(&hb) != SCL_OK) {
+				scl_err_clear();
+				lied[i] = true;
+				scl_log(&c->opt.log, SCL_LOG_WARN, "client",
+				    "server %s sent a head that does not "
+				    "verify", c->conns[i].addr);
 				continue;
-			for (size_t k = 0; k < *n && !seen; k++)
-				seen = memcmp(out[k], hb.writer, 32) == 0;
-			if (!seen)
-				memcpy(out[(*n)++], hb.writer, 32);
+			}
+			fn(ctx, i, &hb);
 		}
 	}
 	rpc_release(c, r);
-	return answered_enough(c, answered, quorum, "writers");
+	return answered_enough(c, answered, quorum, "heads");
+}
+
+struct writer_head {
+	const uint8_t *writer;
+	struct scl_client_heads *out;
+};
+
+static void
+keep_writer_head(void *ctx, size_t server, const struct scl_heartbeat *hb)
+{
+	struct writer_head *w = ctx;
+
+	if (memcmp(hb->writer, w->writer, SCL_WRITER_BYTES) != 0)
+		return;
+	w->out->seqno[server] = hb->seqno;
+	if (hb->seqno > w->out->best) {
+		w->out->best = hb->seqno;
+		w->out->best_server = server;
+		w->out->heartbeat = *hb;
+	}
+}
+
+enum scl_err
+scl_client_heads(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
+    const uint8_t writer[SCL_WRITER_BYTES], unsigned quorum,
+    struct scl_client_heads *out)
+{
+	struct writer_head w = { writer, out };
+
+	memset(out, 0, sizeof(*out));
+	return each_head(c, name, quorum, out->answered, out->lied,
+	    keep_writer_head, &w);
+}
+
+struct writer_list {
+	uint8_t (*out)[SCL_WRITER_BYTES];
+	size_t max, n;
+};
+
+static void
+keep_writer(void *ctx, size_t server, const struct scl_heartbeat *hb)
+{
+	struct writer_list *l = ctx;
+
+	(void)server;
+	for (size_t k = 0; k < l->n; k++)
+		if (memcmp(l->out[k], hb->writer, SCL_WRITER_BYTES) == 0)
+			return;
+	if (l->n < l->max)
+		memcpy(l->out[l->n++], hb->writer, SCL_WRITER_BYTES);
+}
+
+enum scl_err
+scl_client_writers(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
+    unsigned quorum, uint8_t (*out)[SCL_WRITER_BYTES], size_t max, size_t *n)
+{
+	bool answered[SCL_CLIENT_SERVERS_MAX] = { false };
+	bool lied[SCL_CLIENT_SERVERS_MAX] = { false };
+	struct writer_list l = { out, max, 0 };
+	enum scl_err e = each_head(c, name, quorum, answered, lied,
+	    keep_writer, &l);
+
+	*n = l.n;
+	return e;
 }
 
 /* One request to one server; the reply stays in *out (rpc_release). */

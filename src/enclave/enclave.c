@@ -26,7 +26,7 @@
 #define DEFAULT_CAPACITY ((size_t)1 << 20)
 #define DEATH_CHECK_MS 20
 
-struct scl_core_io {
+struct scl_enclave_io {
 	enum scl_tee tee;
 	struct scl_ring *inbox;		/* consumer side */
 	struct scl_ring *outbox;	/* producer side */
@@ -40,11 +40,11 @@ struct scl_enclave {
 	struct scl_ring *inbox;		/* host: producer */
 	struct scl_ring *outbox;	/* host: consumer */
 	int fd;				/* crossing: the host's socket */
-	struct scl_core_io io;		/* thread/crossing: the core's view */
+	struct scl_enclave_io io;		/* thread/crossing: the core's view */
 	pthread_t thread;
 	bool thread_started;
 	pid_t pid;
-	scl_core_main_fn fn;
+	scl_enclave_main_fn fn;
 	void *arg;
 	bool ended;
 	struct scl_enclave_exit exit;
@@ -79,7 +79,7 @@ scl_tee_parse(enum scl_tee *out, const char *s)
 /* --- the core's calls -------------------------------------------------- */
 
 enum scl_err
-scl_core_recv(struct scl_core_io *io, void *buf, size_t cap, size_t *len,
+scl_enclave_io_recv(struct scl_enclave_io *io, void *buf, size_t cap, size_t *len,
     int timeout_ms)
 {
 	ssize_t n;
@@ -99,7 +99,7 @@ scl_core_recv(struct scl_core_io *io, void *buf, size_t cap, size_t *len,
 }
 
 enum scl_err
-scl_core_send(struct scl_core_io *io, const void *msg, size_t len)
+scl_enclave_io_send(struct scl_enclave_io *io, const void *msg, size_t len)
 {
 	if (io->tee != SCL_TEE_CROSSING)
 		return scl_ring_send(io->outbox, msg, len);
@@ -142,7 +142,7 @@ core_thread(void *arg)
 
 /* Lays out and attaches both rings in e->region. */
 static enum scl_err
-rings_setup(struct scl_enclave *e, struct scl_core_io *core_io, bool format)
+rings_setup(struct scl_enclave *e, struct scl_enclave_io *core_io, bool format)
 {
 	size_t one = scl_ring_memory_size(e->cap);
 	uint8_t *in = e->region, *out = (uint8_t *)e->region + one;
@@ -170,7 +170,7 @@ rings_setup(struct scl_enclave *e, struct scl_core_io *core_io, bool format)
 static void
 core_process(struct scl_enclave *e)
 {
-	struct scl_core_io io;
+	struct scl_enclave_io io;
 
 	memset(&io, 0, sizeof(io));
 	if (e->opt.pin)
@@ -234,7 +234,7 @@ start_process(struct scl_enclave *e)
 
 enum scl_err
 scl_enclave_start(struct scl_enclave **out,
-    const struct scl_enclave_options *opt, scl_core_main_fn fn, void *arg)
+    const struct scl_enclave_options *opt, scl_enclave_main_fn fn, void *arg)
 {
 	struct scl_enclave *e;
 	enum scl_err r = SCL_OK;

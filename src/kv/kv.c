@@ -26,7 +26,6 @@
 #define PEERS_MAX 4096
 #define SYNC_HEADS_MAX 16
 #define FLUSHES_MAX 4096	/* > the batcher's batches in flight */
-#define RECORD_MAX (SCL_PAYLOAD_MAX + 8192)
 
 struct held {			/* a buffered out-of-order batch */
 	struct held *next;
@@ -191,7 +190,7 @@ scl_kv_new(struct scl_kv **out, const struct scl_kv_options *opt)
 		return scl_err_set(SCL_ENOMEM, "cannot allocate a KVS replica");
 	kv->opt = *opt;
 	if (!kv->opt.batch_max_puts)
-		kv->opt.batch_max_puts = 1024;
+		kv->opt.batch_max_puts = SCL_KV_BATCH_PUTS_DEFAULT;
 	if (!kv->opt.batch_max_bytes)
 		kv->opt.batch_max_bytes = (size_t)256 << 10;
 	if (kv->opt.batch_max_bytes > SCL_PAYLOAD_MAX)
@@ -674,28 +673,6 @@ apply_record(struct scl_kv *kv, const struct scl_record *r)
 	apply_ops(kv, scl_buf_slice(&kv->payload), r->writer);
 }
 
-/* Drops records of kv->tmp below @from (already applied). */
-static enum scl_err
-trim_front(struct scl_kv *kv, uint64_t from)
-{
-	struct scl_capsule_batch b;
-	enum scl_err e = SCL_OK;
-
-	scl_capsule_batch_init(&b);
-	for (size_t i = from - kv->tmp.first_seqno; i < kv->tmp.n && !e; i++)
-		e = scl_capsule_batch_add(&b, scl_capsule_batch_record(&kv->tmp,
-		    i), kv->tmp.hashes[i]);
-	if (e == SCL_OK)
-		e = scl_buf_set(&b.heartbeat, scl_buf_slice(&kv->tmp.heartbeat));
-	if (e == SCL_OK) {
-		scl_capsule_batch_dispose(&kv->tmp);
-		kv->tmp = b;
-	} else {
-		scl_capsule_batch_dispose(&b);
-	}
-	return e;
-}
-
 /* Verifies kv->tmp (which continues @p's head) and applies it. */
 static enum scl_err
 verify_and_apply(struct scl_kv *kv, struct peer *p)
@@ -738,13 +715,9 @@ signed_by_writer(struct scl_kv *kv)
 		kv->tmp.n - 1)) != SCL_OK ||
 	    scl_capsule_record_hash(hash, &r) != SCL_OK)
 		return false;
-	return scl_capsule_heartbeat_decode(&hb,
-		   scl_buf_slice(&kv->tmp.heartbeat)) == SCL_OK &&
-	    memcmp(hb.capsule, kv->name, SCL_NAME_BYTES) == 0 &&
-	    memcmp(hb.writer, kv->tmp.writer, SCL_WRITER_BYTES) == 0 &&
-	    hb.seqno == kv->tmp.first_seqno + kv->tmp.n - 1 &&
-	    memcmp(hb.hash, hash, SCL_HASH_BYTES) == 0 &&
-	    scl_capsule_heartbeat_verify(&hb) == SCL_OK;
+	/* kv->tmp is this capsule's (receive_batch checked). */
+	return scl_capsule_heartbeat_covers(&hb,
+		   scl_buf_slice(&kv->tmp.heartbeat), &kv->tmp, hash) == SCL_OK;
 }
 
 static void
@@ -843,9 +816,9 @@ receive_batch(struct scl_kv *kv, struct scl_slice msg, uint64_t now)
 			return SCL_OK;
 		}
 	}
-	if (first <= p->head.seqno && trim_front(kv, p->head.seqno + 1) !=
-	    SCL_OK)
-		return SCL_ENOMEM;
+	if (first <= p->head.seqno) /* the records before are applied */
+		scl_capsule_batch_trim_front(&kv->tmp,
+		    (size_t)(p->head.seqno + 1 - first));
 	if (verify_and_apply(kv, p) == SCL_OK)
 		release_held(kv, writer, now);
 	scl_err_clear();

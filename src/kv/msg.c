@@ -111,7 +111,7 @@ scl_kv_msg_to_batch(struct scl_slice msg, struct scl_capsule_batch *out)
 		return scl_dec_fail(&d, SCL_EFORMAT, "%u records", n);
 	for (uint16_t i = 0; i < n && scl_dec_ok(&d); i++) {
 		static const uint8_t unhashed[SCL_HASH_BYTES];
-		struct scl_slice r = scl_dec_blob32(&d, (SCL_PAYLOAD_MAX + 8192),
+		struct scl_slice r = scl_dec_blob32(&d, SCL_RECORD_MAX,
 		    "record");
 		if (!scl_dec_ok(&d))
 			break;

@@ -12,7 +12,6 @@
 #include "scl/crypto.h"
 #include "scl/proto.h"
 
-#define RECORD_ITEM_MAX (SCL_PAYLOAD_MAX + 8192)
 #define META_MAX 8192
 #define PROOF_MAX (SCL_PAYLOAD_MAX + 65536)
 #define ITEM_MAX (SCL_PAYLOAD_MAX + 65536)
@@ -279,7 +278,7 @@ dec_body(struct scl_dec *d, struct scl_msg *m)
 		m->blob = scl_dec_blob32(d, META_MAX, "metadata");
 		break;
 	case SCL_MSG_READ_HASH | 0x100:
-		m->blob = scl_dec_blob32(d, RECORD_ITEM_MAX, "record");
+		m->blob = scl_dec_blob32(d, SCL_RECORD_MAX, "record");
 		break;
 	case SCL_MSG_PROOF | 0x100:
 		m->blob = scl_dec_blob32(d, PROOF_MAX, "proof");
@@ -292,7 +291,7 @@ dec_body(struct scl_dec *d, struct scl_msg *m)
 	case SCL_MSG_APPEND:
 		scl_dec_copy(d, m->name, SCL_NAME_BYTES, "name");
 		m->blob = scl_dec_blob16(d, SCL_HEARTBEAT_BYTES, "heartbeat");
-		dec_list(d, &m->list, RECORD_ITEM_MAX, "records");
+		dec_list(d, &m->list, SCL_RECORD_MAX, "records");
 		if (scl_dec_ok(d) && m->list.n > SCL_APPEND_RECORDS_MAX)
 			scl_dec_fail(d, SCL_ELIMIT, "%u records; at most %d",
 			    m->list.n, SCL_APPEND_RECORDS_MAX);
@@ -316,7 +315,7 @@ dec_body(struct scl_dec *d, struct scl_msg *m)
 		m->limit = scl_dec_u32(d, "max bytes");
 		break;
 	case SCL_MSG_READ | 0x100:
-		dec_list(d, &m->list, RECORD_ITEM_MAX, "records");
+		dec_list(d, &m->list, SCL_RECORD_MAX, "records");
 		dec_list(d, &m->list2, SCL_HEARTBEAT_BYTES, "heartbeats");
 		break;
 	case SCL_MSG_READ_HASH:

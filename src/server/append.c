@@ -171,25 +171,6 @@ compare_stored(struct scl_server *s, const struct scl_capsule_batch *b,
 	return e;
 }
 
-/* Heartbeat checks shared by every path: decodes it, and requires it to
- * be this capsule's, this writer's, at the batch's last record, and
- * validly signed. */
-static enum scl_err
-check_heartbeat(struct scl_heartbeat *hb, const struct scl_capsule_batch *b,
-    struct scl_slice bytes)
-{
-	enum scl_err e;
-
-	if ((e = scl_capsule_heartbeat_decode(hb, bytes)) != SCL_OK)
-		return e;
-	if (memcmp(hb->capsule, b->capsule, SCL_NAME_BYTES) != 0 ||
-	    memcmp(hb->writer, b->writer, SCL_WRITER_BYTES) != 0 ||
-	    hb->seqno != b->first_seqno + b->n - 1)
-		return scl_err_set(SCL_EVERIFY,
-		    "the heartbeat does not sign this batch's last record");
-	return scl_capsule_heartbeat_verify(hb);
-}
-
 /* A source over an incoming batch: records at or above its first seqno
  * come from the batch, its heartbeat is the only one. */
 struct batch_src {
@@ -318,24 +299,6 @@ reply_ack(struct scl_server *s, const uint8_t *route, size_t rlen, uint64_t id,
 		scl_server__send(s, route, rlen, scl_buf_slice(&s->out));
 }
 
-/* Drops the first @k records of @b (already stored, identical). */
-static enum scl_err
-trim_front(struct scl_capsule_batch *b, size_t k)
-{
-	struct scl_capsule_batch t;
-	enum scl_err e = SCL_OK;
-
-	scl_capsule_batch_init(&t);
-	for (size_t i = k; i < b->n && e == SCL_OK; i++)
-		e = scl_capsule_batch_add(&t, scl_capsule_batch_record(b, i),
-		    b->hashes[i]);
-	if (e == SCL_OK)
-		e = scl_buf_set(&t.heartbeat, scl_buf_slice(&b->heartbeat));
-	scl_capsule_batch_dispose(b);
-	*b = t;
-	return e;
-}
-
 enum scl_err
 scl_server__accept(struct scl_server *s, const uint8_t *route, size_t rlen,
     uint64_t id, const uint8_t name[SCL_NAME_BYTES], struct scl_slice hb_bytes,
@@ -422,7 +385,8 @@ scl_server__accept(struct scl_server *s, const uint8_t *route, size_t rlen,
 			return e;
 		}
 		if (diff) {
-			if (check_heartbeat(&hb, &p->batch, hb_bytes) == SCL_OK)
+			if (scl_capsule_heartbeat_covers(&hb, hb_bytes,
+				&p->batch, NULL) == SCL_OK)
 				handle_conflict(s, route, rlen, id, &p->batch,
 				    hb_bytes, diff);
 			else if (rlen)
@@ -451,10 +415,8 @@ scl_server__accept(struct scl_server *s, const uint8_t *route, size_t rlen,
 			pending_free(p);
 			return SCL_OK;
 		}
-		if ((e = trim_front(&p->batch, same)) != SCL_OK) {
-			pending_free(p);
-			return e;
-		}
+		/* The first records are stored already, identical. */
+		scl_capsule_batch_trim_front(&p->batch, same);
 		scl_capsule_record_ref(ref, p->batch.writer,
 		    p->batch.first_seqno);
 	}

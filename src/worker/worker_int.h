@@ -1,74 +1,171 @@
 /*
- * worker_int.h - private to src/worker: the trusted core's state, shared
- * by its request handlers (core.c: keys and attestation; core_kv.c: the
- * KVS).
+ * worker_int.h - private to src/worker, the untrusted host of a worker:
+ * its handle on the core (worker.c) and, while it serves a KVS, the
+ * host's state (struct host), shared by the files that split it by
+ * thread and by concern:
+ *
+ *   serve.c     the main loop: sockets, the seal clock, drain on stop
+ *   replica.c   calls into the core and what they return: outputs to
+ *               publish, store and fetch; peers' and fetched messages in
+ *   clients.c   client requests in groups, replies, durable holds
+ *   appender.c  the appender thread: sealed batches to the servers
+ *   fetcher.c   the fetcher thread: gaps and catch-up from the servers
+ *
+ * Nothing here ever holds a key: what the host relays is sealed and
+ * verified by the core.
  */
 #ifndef SCL_WORKER_INT_H
 #define SCL_WORKER_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
-#include "scl/actors.h"
-#include "scl/kv.h"
+#include "scl/client.h"
+#include "scl/core.h"
+#include "scl/kvclient.h"
 #include "scl/worker.h"
-
-#define MSG_MAX ((size_t)17 << 20)
-/* Peers' messages handed to the core in one call (core op `M`), and the
- * bytes after which the host makes the call with fewer. */
-#define RECEIVE_MAX 64
-#define RECEIVE_SOFT_BYTES ((size_t)4 << 20)
-/* A KV reply carries at most this much of queued outputs; the rest
- * waits for the next call (the reply says "more"). */
-#define OUTPUTS_MAX_BYTES ((size_t)8 << 20)
-
-struct scl_worker_core {
-	struct scl_sign_key sign;
-	struct scl_box_key box;
-	bool have_keys;
-	uint8_t name[SCL_NAME_BYTES];
-	struct scl_capsule_meta meta;
-	struct scl_capsule_keyring *keys;
-	struct scl_buf cert;
-	struct scl_buf meta_bytes;
-	struct scl_capsule_writer *writer;
-	bool cert_written;
-	struct scl_buf body;		/* the reply being built */
-	struct scl_actors *actors;	/* borrowed from the boot */
-	struct scl_kv *kv;		/* after KV_OPEN */
-	struct scl_kv_output kv_out;	/* scratch */
-	struct scl_buf out;		/* status byte + body */
-};
 
 struct scl_worker {
 	struct scl_worker_options opt;
 	char broker[256], platform_key[4096], measure_path[4096];
 	struct scl_enclave *e;
-	struct scl_worker_boot boot;	/* the core's copy, in thread mode */
-	uint8_t writer[32], box[32];
-	uint8_t *reply;
-	/* serving (serve.c) */
+	struct scl_core_boot boot;	/* the core's copy, in thread mode */
+	struct scl_core_keys keys;	/* the core's public keys */
+	uint8_t *reply;			/* SCL_CORE_MSG_MAX: the last reply */
 	atomic_bool stop_serving;
-	char endpoint[256];
+	char endpoint[256];		/* bound, once serving */
 };
 
-#define REPLY_MAX ((size_t)17 << 20)
+/**
+ * One request to the core (@req: op byte and body); its reply's body in
+ * *@body, borrowed from w->reply until the next call.  A refusal by the
+ * core returns the core's own code and reason.
+ */
+enum scl_err scl_worker__call(struct scl_worker *w, struct scl_slice req,
+    struct scl_slice *body);
 
-/* One request to the core; the reply's body in *body (borrowed from
- * w->reply until the next call).  A refusal by the core is an error
- * carrying its text. */
-enum scl_err scl_worker__call(struct scl_worker *w, const void *req,
-    size_t len, struct scl_slice *body);
+/* --- Serving a KVS ----------------------------------------------------------- */
 
-enum scl_err scl_worker__kv_open(struct scl_worker_core *c, struct scl_slice in);
-enum scl_err scl_worker__kv_ops(struct scl_worker_core *c, struct scl_slice in,
-    struct scl_buf *body);
-enum scl_err scl_worker__kv_receive(struct scl_worker_core *c,
-    struct scl_slice in, struct scl_buf *body);
-enum scl_err scl_worker__kv_tick(struct scl_worker_core *c,
-    struct scl_slice in, struct scl_buf *body);
-enum scl_err scl_worker__kv_local(struct scl_worker_core *c,
-    struct scl_slice in, struct scl_buf *body);
-enum scl_err scl_worker__kv_stats(struct scl_worker_core *c,
-    struct scl_buf *body);
+#define ROUTE_MAX 256
+
+/* A client reply held until the servers hold its writes. */
+struct held_reply {
+	struct held_reply *next;
+	uint64_t through;
+	size_t route_len;
+	uint8_t route[ROUTE_MAX];
+	struct scl_buf frame;
+};
+
+/* A client request waiting in the group call being built. */
+struct pending_req {
+	uint8_t route[ROUTE_MAX];
+	size_t route_len;
+	uint8_t kind;
+	uint64_t id;
+	bool durable;
+};
+
+/*
+ * The host while it serves a KVS.  The main loop owns everything but the
+ * fields marked otherwise; the appender and fetcher threads read `opt`,
+ * `name` and `copt` (fixed before they start) and talk to the main loop
+ * only over their inproc sockets and the atomics.
+ */
+struct host {
+	struct scl_worker *w;
+	struct scl_worker_serve_options opt;
+	uint8_t name[SCL_NAME_BYTES];
+	struct scl_capsule_meta meta;	/* checked at start */
+	void *zctx;
+	void *clients;			/* ROUTER on --listen */
+	void *router;			/* DEALER to the multicast router */
+	void *app, *fetch;		/* PAIRs to the two threads */
+	struct scl_buf req;		/* the core call being built */
+	struct scl_buf frame;		/* scratch for one outgoing frame */
+
+	/* The replica, as the core's last KV reply said. */
+	uint64_t through;		/* own operations so far */
+	uint64_t sealed;		/* own operations in sealed batches */
+	uint64_t next_tick;		/* µs: when the core wants a tick */
+	bool sealing;			/* batches still on its actors */
+	bool more;			/* outputs left for another call */
+
+	/* Durability: held replies wait until `durable` reaches them. */
+	uint64_t durable;		/* own operations a write quorum holds */
+	uint64_t urgent;		/* the appender was told a client
+					   waits for these */
+	struct held_reply *held;
+
+	/* The seal clock (serve.c). */
+	uint64_t sealed_at_us;		/* monotonic: a batch last sealed */
+	uint64_t clock_refused;		/* `through` when a clocked seal failed */
+	uint64_t served;		/* client operations, reads included */
+	uint64_t served_at_seal;	/* `served` when a batch last sealed */
+
+	/* What waits for the servers: sealed bytes handed to the appender
+	 * (main loop) and stored or given up by it (appender); their
+	 * difference, pipe included, is bounded by unstored_max. */
+	uint64_t handed;
+	_Atomic uint64_t settled;	/* written by the appender */
+	size_t unstored_max;
+	bool refusing;			/* writes are refused now (logged) */
+	uint64_t refused;		/* requests refused so */
+
+	/* The threads. */
+	pthread_t app_th, fetch_th;
+	bool app_started, fetch_started;
+	atomic_bool closing;		/* they stop what they do */
+	atomic_bool thread_failed;	/* one could not start: why */
+	char thread_why[256];		/* written before thread_failed */
+	struct scl_client_options copt;	/* their server clients' options */
+
+	/* Counters for the status. */
+	uint64_t published, fetched_in, appended;
+	bool caught_up;
+	uint64_t next_sub_ms;		/* renew the router subscription */
+
+	struct pending_req *pending;	/* SCL_CORE_GROUPS_MAX */
+};
+
+/* The frames the main loop sends the appender: u64 through and a sealed
+ * batch message; u64 through alone (URGENT: a client waits for the
+ * servers to hold it); or empty (stop).  The appender answers u64
+ * through once a write quorum holds an append. */
+#define URGENT_FRAME_BYTES 8
+/* Frames the pipe to the appender holds each side: a backstop, far
+ * above what the byte bound lets through in batches of any useful size. */
+#define APPEND_PIPE_FRAMES 65536
+/* A fetch request to the fetcher: writer, u64 from, u64 to. */
+#define FETCH_REQUEST_BYTES (SCL_WRITER_BYTES + 16)
+
+/* Said in the log and to each client refused: the MiB waiting. */
+#define SCL_WORKER_REFUSING_WRITES "the servers do not hold the last %llu " \
+	"MiB of writes yet: writes are refused until they do (reads go on)"
+
+/* serve.c */
+void scl_worker__thread_failed(struct host *h, const char *who);
+
+/* replica.c */
+/* A KV call (@req) and the dispatch of its reply's outputs; *@results
+ * borrows from the reply until the next call into the core. */
+enum scl_err scl_worker__kv_call(struct host *h, struct scl_slice req,
+    struct scl_slice *results);
+enum scl_err scl_worker__tick(struct host *h);
+void scl_worker__subscribe(struct host *h);
+void scl_worker__read_router(struct host *h);
+void scl_worker__read_fetcher(struct host *h);
+void scl_worker__read_appender(struct host *h);
+void scl_worker__want_durable(struct host *h, uint64_t through);
+uint64_t scl_worker__unstored_bytes(struct host *h);
+
+/* clients.c */
+void scl_worker__read_clients(struct host *h);
+void scl_worker__release_durable(struct host *h);
+void scl_worker__drop_held(struct host *h);
+
+/* appender.c, fetcher.c: the threads' mains (arg: the host). */
+void *scl_worker__appender_main(void *arg);
+void *scl_worker__fetcher_main(void *arg);
 
 #endif

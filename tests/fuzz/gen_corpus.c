@@ -44,6 +44,20 @@ put(const char *target, int n, const void *p, size_t len)
 	fclose(f);
 }
 
+/* A seed whose first byte picks what the target does with the rest. */
+static void
+put_tagged(const char *target, int n, uint8_t tag, const void *p, size_t len)
+{
+	uint8_t *b = malloc(len + 1);
+
+	if (b == NULL)
+		exit(1);
+	b[0] = tag;
+	memcpy(b + 1, p, len);
+	put(target, n, b, len + 1);
+	free(b);
+}
+
 struct chain {
 	struct scl_buf rec[16], hb[16];
 	int n;
@@ -312,48 +326,129 @@ main(int argc, char **argv)
 	}
 	/* core: request sequences (u16 length, bytes) as a host sends */
 	{
+		static const uint8_t sealed[SCL_CORE_WRAPPED_KEY_BYTES];
+		uint8_t nonce[SCL_NONCE_BYTES] = { 0 };
+		struct scl_core_install inst;
+		struct scl_buf req, cb;
 		struct scl_enc e;
-		uint8_t nonce[33] = { SCL_CORE_REPORT };
-		uint8_t sealed[80] = { 0 };
+		struct scl_slice payloads[2] = { { (const uint8_t *)"alpha", 5 },
+			{ NULL, 0 } };
+		scl_buf_init(&req);
+		scl_buf_init(&cb);
 		scl_buf_clear(&buf2);
 		scl_enc_init(&e, &buf2);
 		scl_enc_u16(&e, 1);
 		scl_enc_u8(&e, SCL_CORE_INIT);
-		scl_enc_u16(&e, sizeof(nonce));
-		scl_enc_bytes(&e, nonce, sizeof(nonce));
+		check(scl_core_report_encode(&req, nonce), "report");
+		scl_enc_u16(&e, (uint16_t)req.len);
+		scl_enc_bytes(&e, req.ptr, req.len);
 		put("core", 1, buf2.ptr, buf2.len);
 		/* an installation: real metadata and certificate */
+		check(scl_capsule_cert_encode(&cb, &cert, &owner), "c");
+		memset(&inst, 0, sizeof(inst));
+		inst.meta = scl_buf_slice(&buf);
+		inst.cert = scl_buf_slice(&cb);
+		inst.n_keys = 1;
+		inst.keys[0].epoch = 1;
+		inst.keys[0].wrapped = sealed;
+		check(scl_core_install_encode(&req, &inst), "install");
+		scl_enc_u16(&e, (uint16_t)req.len);
+		scl_enc_bytes(&e, req.ptr, req.len);
+		put("core", 2, buf2.ptr, buf2.len);
+		/* a write request */
+		check(scl_core_write_encode(&req, payloads, 2), "write");
+		scl_enc_u16(&e, (uint16_t)req.len);
+		scl_enc_bytes(&e, req.ptr, req.len);
+		check(e.err, "core");
+		put("core", 3, buf2.ptr, buf2.len);
+		/* core_msg: the first byte picks the decoder (fuzz_core_msg) */
 		{
-			struct scl_buf req, cb;
-			struct scl_enc r;
-			scl_buf_init(&req);
-			scl_buf_init(&cb);
-			check(scl_capsule_cert_encode(&cb, &cert, &owner), "c");
-			scl_enc_init(&r, &req);
-			scl_enc_u8(&r, SCL_CORE_INSTALL);
-			scl_enc_blob16(&r, buf.ptr, buf.len);
-			scl_enc_blob16(&r, cb.ptr, cb.len);
-			scl_enc_u16(&r, 1);
-			scl_enc_u32(&r, 1);
-			scl_enc_bytes(&r, sealed, sizeof(sealed));
-			check(r.err, "install");
-			scl_enc_u16(&e, (uint16_t)req.len);
-			scl_enc_bytes(&e, req.ptr, req.len);
-			put("core", 2, buf2.ptr, buf2.len);
-			/* a write request */
-			scl_buf_clear(&req);
-			scl_enc_init(&r, &req);
-			scl_enc_u8(&r, SCL_CORE_WRITE);
-			scl_enc_u16(&r, 2);
-			scl_enc_blob32(&r, "alpha", 5);
-			scl_enc_blob32(&r, "", 0);
-			scl_enc_u16(&e, (uint16_t)req.len);
-			scl_enc_bytes(&e, req.ptr, req.len);
-			check(e.err, "core");
-			put("core", 3, buf2.ptr, buf2.len);
-			scl_buf_dispose(&req);
-			scl_buf_dispose(&cb);
+			struct scl_buf cm, ops, res;
+			struct scl_core_kv_reply kvh;
+			struct scl_core_output o;
+			struct scl_kvreq q = { .op = SCL_KVREQ_PUT };
+			size_t at;
+			uint8_t writer[SCL_WRITER_BYTES] = { 9 };
+			scl_buf_init(&cm);
+			scl_buf_init(&ops);
+			scl_buf_init(&res);
+			q.key = scl_slice_of("key", 3);
+			q.value = scl_slice_of("value", 5);
+			check(scl_kvreq_encode(&ops, &q), "kvreq");
+			q.op = SCL_KVREQ_GET;
+			check(scl_kvreq_encode(&ops, &q), "kvreq");
+			/* 2: install, 3: write (requests without the op) */
+			put_tagged("core_msg", 2, 2, req.ptr + 1, req.len - 1);
+			check(scl_core_install_encode(&cm, &inst), "install");
+			put_tagged("core_msg", 1, 2, cm.ptr + 1, cm.len - 1);
+			put_tagged("core_msg", 3, 3, req.ptr + 1, req.len - 1);
+			/* 5: KV_OPS with two groups */
+			check(scl_core_ops_begin(&cm, 7), "ops");
+			check(scl_core_ops_add(&cm, SCL_CORE_GROUP_DURABLE, 2,
+			    scl_buf_slice(&ops)), "ops");
+			check(scl_core_ops_add(&cm, 0, 1, scl_slice_of(ops.ptr,
+			    16)), "ops");
+			check(scl_core_ops_finish(&cm), "ops");
+			put_tagged("core_msg", 4, 5, cm.ptr + 1, cm.len - 1);
+			/* 6: KV_RECEIVE; 7: KV_TIMED */
+			check(scl_core_receive_begin(&cm, 7), "receive");
+			check(scl_core_receive_add(&cm, scl_slice_of("abc", 3)),
+			    "receive");
+			check(scl_core_receive_finish(&cm), "receive");
+			put_tagged("core_msg", 5, 6, cm.ptr + 1, cm.len - 1);
+			check(scl_core_timed_encode(&cm, 7, 2,
+			    scl_buf_slice(&ops)), "timed");
+			put_tagged("core_msg", 6, 7, cm.ptr + 1, cm.len - 1);
+			/* 8: a KV reply with an output and a group's result */
+			at = scl_core_group_result_begin(&res);
+			scl_enc_init(&e, &res);
+			scl_enc_u8(&e, 0);
+			check(e.err, "results");
+			check(scl_core_group_result_end(&res, at, SCL_OK, "",
+			    3), "results");
+			at = scl_core_group_result_begin(&res);
+			check(scl_core_group_result_end(&res, at, SCL_ELIMIT,
+			    "too big", 3), "results");
+			check(scl_core_reply_begin(&cm, SCL_CORE_KV_OPS), "kv");
+			check(scl_core_kv_reply_begin(&cm), "kv");
+			memset(&o, 0, sizeof(o));
+			o.kind = SCL_KV_OUT_FETCH;
+			o.writer = writer;
+			o.from = 1;
+			o.to = 4;
+			o.msg = scl_slice_of("cm", 1);
+			check(scl_core_kv_reply_add(&cm, &o), "kv");
+			memset(&kvh, 0, sizeof(kvh));
+			kvh.through = 3;
+			check(scl_core_kv_reply_finish(&cm, &kvh,
+			    scl_buf_slice(&res)), "kv");
+			put_tagged("core_msg", 7, 8, cm.ptr + 2, cm.len - 2);
+			/* 0: an error reply to KV_OPS ('V' >> 4 == 5) */
+			check(scl_core_reply_error(&cm, 5, SCL_EVERIFY, "no"),
+			    "error");
+			put_tagged("core_msg", 8, 0x50, cm.ptr, cm.len);
+			/* kvclient: a request and a reply frame */
+			{
+				struct scl_kvclient_request kq = {
+					SCL_KVCLIENT_OPS, 42,
+					SCL_KVCLIENT_DURABLE, 2,
+					scl_buf_slice(&ops) };
+				struct scl_kvclient_reply kr = {
+					SCL_KVCLIENT_OPS, 42, SCL_OK,
+					scl_slice_of("\0", 1) };
+				check(scl_kvclient_request_encode(&cm, &kq),
+				    "kvclient");
+				put("kvclient", 1, cm.ptr, cm.len);
+				check(scl_kvclient_reply_encode(&cm, &kr),
+				    "kvclient");
+				put("kvclient", 2, cm.ptr, cm.len);
+			}
+			scl_buf_dispose(&cm);
+			scl_buf_dispose(&ops);
+			scl_buf_dispose(&res);
 		}
+		scl_buf_dispose(&req);
+		scl_buf_dispose(&cb);
 	}
 	/* kv: messages from the owner of fuzz_kv's capsule, as a replica
 	 * receives them (u32 length, bytes) */
