@@ -62,13 +62,12 @@ rt_stop(struct rt *t)
 static void *
 client(void *ctx, const char *endpoint)
 {
-	void *s = zmq_socket(ctx, ZMQ_DEALER);
-	int zero = 0, timeout = 300;
+	struct scl_zsock_options zo = SCL_ZSOCK_OPTIONS_INIT;
+	void *s;
 
-	assert_non_null(s);
-	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
-	zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
-	assert_int_equal(zmq_connect(s, endpoint), 0);
+	zo.recv_timeout_ms = 300;
+	zo.connect = endpoint;
+	assert_scl_ok(scl_zsock_open(&s, ctx, ZMQ_DEALER, &zo));
 	return s;
 }
 

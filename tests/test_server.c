@@ -495,17 +495,16 @@ test_server_survives_malformed_requests(void **state)
 	void *ctx, *sock;
 	char reply[2048];
 	uint8_t frame[64];
-	int n, zero = 0, timeout = 3000;
+	struct scl_zsock_options zo = SCL_ZSOCK_OPTIONS_INIT;
+	int n, timeout = 3000;
 	struct scl_msg m;
 	struct scl_buf good;
 
 	(void)state;
 	srv_start(&v, "srv-m");
-	ctx = zmq_ctx_new();
-	sock = zmq_socket(ctx, ZMQ_DEALER);
-	zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero));
-	zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
-	assert_int_equal(zmq_connect(sock, v.endpoint), 0);
+	zo.recv_timeout_ms = timeout;
+	zo.connect = v.endpoint;
+	assert_scl_ok(scl_zsock_open_own(&ctx, &sock, ZMQ_DEALER, &zo));
 	/* garbage */
 	memset(frame, 0xa5, sizeof(frame));
 	assert_int_equal(zmq_send(sock, frame, sizeof(frame), 0), 64);
@@ -642,18 +641,17 @@ test_server_subscribe_and_lookups(void **state)
 	struct scl_msg m;
 	void *ctx, *sock;
 	char frame[4096];
-	int n, zero = 0, timeout = 3000;
+	struct scl_zsock_options zo = SCL_ZSOCK_OPTIONS_INIT;
+	int n, timeout = 3000;
 
 	(void)state;
 	srv_start(&v, "srv-s");
 	tcap_init(&t, SCL_AEAD_AES256GCM, 55);
 	c = client_for(&v);
 	assert_scl_ok(scl_client_create(c, scl_buf_slice(&t.meta_bytes), 1));
-	ctx = zmq_ctx_new();
-	sock = zmq_socket(ctx, ZMQ_DEALER);
-	zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero));
-	zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
-	assert_int_equal(zmq_connect(sock, v.endpoint), 0);
+	zo.recv_timeout_ms = timeout;
+	zo.connect = v.endpoint;
+	assert_scl_ok(scl_zsock_open_own(&ctx, &sock, ZMQ_DEALER, &zo));
 	scl_buf_init(&req);
 	memset(&m, 0, sizeof(m));
 	m.type = SCL_MSG_SUBSCRIBE;

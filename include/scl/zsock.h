@@ -12,6 +12,7 @@
 #ifndef SCL_ZSOCK_H
 #define SCL_ZSOCK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "scl/err.h"
@@ -24,11 +25,17 @@ struct scl_zsock_options {
 	int64_t max_msg_bytes;		/* ZMQ_MAXMSGSIZE; 0: no limit */
 	int send_hwm, recv_hwm;		/* messages queued; 0: ZeroMQ's 1000 */
 	int recv_timeout_ms;		/* 0: receives block */
+	/* ROUTER: a send to a peer that is gone fails (EHOSTUNREACH)
+	 * instead of vanishing, so a reply's loss is seen. */
+	bool router_mandatory;
+	/* Queue only to connected peers: a peer that is down does not
+	 * collect a backlog to replay when it returns. */
+	bool immediate;
 	const char *bind;		/* one of these, or neither */
 	const char *connect;
 };
 
-#define SCL_ZSOCK_OPTIONS_INIT { 0, 0, 0, 0, NULL, NULL }
+#define SCL_ZSOCK_OPTIONS_INIT { 0, 0, 0, 0, false, false, NULL, NULL }
 
 /**
  * A socket of ZeroMQ @type (ZMQ_DEALER...) on @ctx with @opt applied

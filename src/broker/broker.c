@@ -21,6 +21,7 @@
 #include "scl/clock.h"
 #include "scl/codec.h"
 #include "scl/proto.h"
+#include "scl/zsock.h"
 
 #define NONCES_MAX 4096
 #define REVOKE_BYTES (4 + SCL_WRITER_BYTES + 8)
@@ -295,8 +296,9 @@ handle(struct scl_broker *b, const uint8_t *route, size_t rlen,
 enum scl_err
 scl_broker_new(struct scl_broker **out, const struct scl_broker_options *opt)
 {
+	struct scl_zsock_options zo = SCL_ZSOCK_OPTIONS_INIT;
 	struct scl_broker *b;
-	int zero = 0;
+	enum scl_err e;
 	size_t n;
 
 	*out = NULL;
@@ -312,16 +314,9 @@ scl_broker_new(struct scl_broker **out, const struct scl_broker_options *opt)
 	snprintf(b->keyring, sizeof(b->keyring), "%s", opt->keyring_path);
 	snprintf(b->revoked, sizeof(b->revoked), "%s",
 	    opt->revoked_path ? opt->revoked_path : "");
-	if ((b->zctx = zmq_ctx_new()) == NULL ||
-	    (b->router = zmq_socket(b->zctx, ZMQ_ROUTER)) == NULL) {
-		scl_broker_free(b);
-		return scl_err_set(SCL_EIO, "zeromq: %s",
-		    zmq_strerror(zmq_errno()));
-	}
-	zmq_setsockopt(b->router, ZMQ_LINGER, &zero, sizeof(zero));
-	if (zmq_bind(b->router, b->listen) != 0) {
-		enum scl_err e = scl_err_set(SCL_EIO, "cannot listen on %s: %s",
-		    b->listen, zmq_strerror(zmq_errno()));
+	zo.bind = b->listen;
+	if ((e = scl_zsock_open_own(&b->zctx, &b->router, ZMQ_ROUTER, &zo)) !=
+	    SCL_OK) {
 		scl_broker_free(b);
 		return e;
 	}
@@ -406,22 +401,18 @@ static enum scl_err
 ask(const char *addr, const struct scl_msg *req, const struct scl_slice *items,
     size_t n, struct scl_buf *reply, unsigned timeout_ms)
 {
-	void *ctx = zmq_ctx_new(), *s = NULL;
+	struct scl_zsock_options zo = SCL_ZSOCK_OPTIONS_INIT;
+	void *ctx = NULL, *s = NULL;
 	struct scl_buf f;
-	int zero = 0, t = (int)(timeout_ms ? timeout_ms : 5000), got;
+	int t = (int)(timeout_ms ? timeout_ms : 5000), got;
 	enum scl_err e = SCL_OK;
 	zmq_msg_t m;
 
 	scl_buf_init(&f);
-	if (ctx == NULL || (s = zmq_socket(ctx, ZMQ_DEALER)) == NULL) {
-		e = scl_err_set(SCL_EIO, "zeromq: %s", zmq_strerror(zmq_errno()));
-		goto done;
-	}
-	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
-	zmq_setsockopt(s, ZMQ_RCVTIMEO, &t, sizeof(t));
-	if (zmq_connect(s, addr) != 0) {
-		e = scl_err_set(SCL_EINVAL, "broker address '%s': %s", addr,
-		    zmq_strerror(zmq_errno()));
+	zo.recv_timeout_ms = t;
+	zo.connect = addr;
+	if ((e = scl_zsock_open_own(&ctx, &s, ZMQ_DEALER, &zo)) != SCL_OK) {
+		e = scl_err_wrap(e, "the key broker: ");
 		goto done;
 	}
 	if ((e = scl_msg_encode(&f, req, items, n, NULL, 0)) != SCL_OK)
@@ -442,10 +433,7 @@ ask(const char *addr, const struct scl_msg *req, const struct scl_slice *items,
 	zmq_msg_close(&m);
 done:
 	scl_buf_dispose(&f);
-	if (s)
-		zmq_close(s);
-	if (ctx)
-		zmq_ctx_term(ctx);
+	scl_zsock_close_all(ctx, s);
 	return e;
 }
 

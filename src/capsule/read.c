@@ -109,8 +109,9 @@ pass_window(struct scl_capsule_chain *chain,
 		struct scl_slice payload;
 		char ref[32];
 
-		SCL_ASSERT(scl_capsule_record_decode(&rec, scl_slice_of(
-		    win->ptr + start, ends[i] - start)) == SCL_OK);
+		e = scl_capsule_record_decode(&rec, scl_slice_of(win->ptr +
+		    start, ends[i] - start));
+		SCL_ASSERT(e == SCL_OK); /* fetch_checked decoded it */
 		payload = rec.body;
 		if (opener && (rec.flags & SCL_RECORD_FLAG_SEALED)) {
 			if ((e = scl_capsule_opener_open(opener, plain, &rec)) !=

@@ -44,6 +44,7 @@ void
 scl_capsule_batch_truncate(struct scl_capsule_batch *b, size_t n)
 {
 	struct scl_record r;
+	enum scl_err e;
 
 	if (n >= b->n)
 		return;
@@ -53,10 +54,9 @@ scl_capsule_batch_truncate(struct scl_capsule_batch *b, size_t n)
 	}
 	b->n = n;
 	b->data.len = b->ends[n - 1];
-	/* Every record was decoded when it was added. */
-	if (scl_capsule_record_decode(&r, scl_capsule_batch_record(b,
-		n - 1)) == SCL_OK)
-		b->last_lamport = r.lamport;
+	e = scl_capsule_record_decode(&r, scl_capsule_batch_record(b, n - 1));
+	SCL_ASSERT(e == SCL_OK); /* every record decoded when it was added */
+	b->last_lamport = r.lamport;
 }
 
 void

@@ -423,19 +423,17 @@ enum scl_err
 cli_zmq_request(const char *ep, struct scl_slice req, int timeout_ms,
     struct scl_buf *reply)
 {
-	void *ctx = zmq_ctx_new(), *s = NULL;
-	int zero = 0;
-	enum scl_err e = SCL_OK;
+	struct scl_zsock_options zo = SCL_ZSOCK_OPTIONS_INIT;
+	void *ctx = NULL, *s = NULL;
+	enum scl_err e;
 	zmq_msg_t m;
 
+	zo.recv_timeout_ms = timeout_ms;
+	zo.connect = ep;
+	if ((e = scl_zsock_open_own(&ctx, &s, ZMQ_DEALER, &zo)) != SCL_OK)
+		return e;
 	zmq_msg_init(&m);
-	if (ctx == NULL || (s = zmq_socket(ctx, ZMQ_DEALER)) == NULL ||
-	    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) ||
-	    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout_ms, sizeof(timeout_ms)) ||
-	    zmq_connect(s, ep) != 0)
-		e = scl_err_set(SCL_EIO, "cannot connect to %s: %s", ep,
-		    zmq_strerror(zmq_errno()));
-	else if (zmq_send(s, req.ptr, req.len, 0) < 0)
+	if (zmq_send(s, req.ptr, req.len, 0) < 0)
 		e = scl_err_set(SCL_EIO, "cannot send to %s: %s", ep,
 		    zmq_strerror(zmq_errno()));
 	else if (zmq_msg_recv(&m, s, 0) < 0)
@@ -445,9 +443,6 @@ cli_zmq_request(const char *ep, struct scl_slice req, int timeout_ms,
 		e = scl_buf_set(reply, scl_slice_of(zmq_msg_data(&m),
 		    zmq_msg_size(&m)));
 	zmq_msg_close(&m);
-	if (s)
-		zmq_close(s);
-	if (ctx)
-		zmq_ctx_term(ctx);
+	scl_zsock_close_all(ctx, s);
 	return e;
 }

@@ -22,8 +22,12 @@
 #include "scl/clock.h"
 #include "scl/codec.h"
 #include "scl/proto.h"
+#include "scl/zsock.h"
 
 #define WINDOW_MAX 256
+/* Messages a server's socket queues before sends fail (EAGAIN): a
+ * window of appends and their resends. */
+#define SEND_HWM 1024
 /* A server that answered GAP is asked again this soon: anti-entropy
  * usually brings it up to date within a sync period (200 ms). */
 #define LAGGING_RETRY_MS 50
@@ -85,8 +89,6 @@ scl_client_new(struct scl_client **out, const char *const *servers, size_t n,
     const struct scl_client_options *opt)
 {
 	struct scl_client *c;
-	int64_t maxmsg = (int64_t)SCL_MSG_MAX;
-	int zero = 0, hwm = 1024;
 
 	*out = NULL;
 	if (n == 0 || n > SCL_CLIENT_SERVERS_MAX)
@@ -104,21 +106,20 @@ scl_client_new(struct scl_client **out, const char *const *servers, size_t n,
 	if ((c->zctx = zmq_ctx_new()) == NULL)
 		goto zfail;
 	for (size_t i = 0; i < n; i++) {
+		struct scl_zsock_options zo = SCL_ZSOCK_OPTIONS_INIT;
 		struct conn *k = &c->conns[i];
+		enum scl_err e;
 		snprintf(k->addr, sizeof(k->addr), "%s", servers[i]);
-		if ((k->sock = zmq_socket(c->zctx, ZMQ_DEALER)) == NULL)
-			goto zfail;
-		c->n++;
-		zmq_setsockopt(k->sock, ZMQ_LINGER, &zero, sizeof(zero));
-		zmq_setsockopt(k->sock, ZMQ_MAXMSGSIZE, &maxmsg,
-		    sizeof(maxmsg));
-		zmq_setsockopt(k->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-		if (zmq_connect(k->sock, k->addr) != 0) {
-			scl_err_set(SCL_EINVAL, "server address '%s': %s",
-			    k->addr, zmq_strerror(zmq_errno()));
+		zo.max_msg_bytes = (int64_t)SCL_MSG_MAX;
+		zo.send_hwm = SEND_HWM;
+		zo.connect = k->addr;
+		if ((e = scl_zsock_open(&k->sock, c->zctx, ZMQ_DEALER, &zo)) !=
+		    SCL_OK) {
+			scl_err_wrap(e, "server address: ");
 			scl_client_free(c);
-			return SCL_EINVAL;
+			return e;
 		}
+		c->n++;
 	}
 	*out = c;
 	return SCL_OK;

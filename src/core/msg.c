@@ -375,10 +375,41 @@ list_count(const struct scl_buf *req)
 					   : 0;
 }
 
-static void
-list_count_set(struct scl_buf *req, uint16_t n)
+/* Checks there is room in the counted list @out holds for one more
+ * item (@what: the request, for messages); *@mark is where it starts. */
+static enum scl_err
+list_item_begin(const struct scl_buf *out, uint16_t max, const char *what,
+    size_t *mark)
 {
-	scl_le16_store(req->ptr + LIST_COUNT_AT, n);
+	if (out->len < LIST_HEAD_BYTES)
+		return scl_err_set(SCL_EINVAL, "no %s request begun", what);
+	if (list_count(out) == max)
+		return scl_err_set(SCL_EFULL, "%u items in one %s", max, what);
+	*mark = out->len;
+	return SCL_OK;
+}
+
+/* Counts the item encoded since @mark, or takes it back if its encoding
+ * failed (@e): the request is then as it was. */
+static enum scl_err
+list_item_end(struct scl_buf *out, size_t mark, enum scl_err e)
+{
+	if (e != SCL_OK) {
+		out->len = mark;
+		return e;
+	}
+	scl_le16_store(out->ptr + LIST_COUNT_AT,
+	    (uint16_t)(list_count(out) + 1));
+	return SCL_OK;
+}
+
+static enum scl_err
+list_finish(const struct scl_buf *out, const char *what)
+{
+	if (list_count(out) == 0)
+		return scl_err_set(SCL_EINVAL, "a %s request with nothing in it",
+		    what);
+	return SCL_OK;
 }
 
 enum scl_err
@@ -391,25 +422,18 @@ enum scl_err
 scl_core_ops_add(struct scl_buf *out, uint8_t flags, uint32_t n,
     struct scl_slice ops)
 {
-	uint16_t count = list_count(out);
-	size_t mark = out->len;
 	struct scl_enc e;
+	size_t mark;
+	enum scl_err r;
 
-	if (out->len < LIST_HEAD_BYTES)
-		return scl_err_set(SCL_EINVAL, "no KV_OPS request begun");
-	if (count == SCL_CORE_GROUPS_MAX)
-		return scl_err_set(SCL_EFULL, "%d groups in one call",
-		    SCL_CORE_GROUPS_MAX);
+	if ((r = list_item_begin(out, SCL_CORE_GROUPS_MAX, "KV_OPS",
+		 &mark)) != SCL_OK)
+		return r;
 	scl_enc_init(&e, out);
 	scl_enc_u8(&e, flags);
 	scl_enc_u32(&e, n);
 	scl_enc_blob32(&e, ops.ptr, ops.len);
-	if (e.err != SCL_OK) {
-		out->len = mark;
-		return e.err;
-	}
-	list_count_set(out, (uint16_t)(count + 1));
-	return SCL_OK;
+	return list_item_end(out, mark, e.err);
 }
 
 uint16_t
@@ -421,9 +445,7 @@ scl_core_ops_count(const struct scl_buf *req)
 enum scl_err
 scl_core_ops_finish(struct scl_buf *out)
 {
-	if (list_count(out) == 0)
-		return scl_err_set(SCL_EINVAL, "a KV_OPS call with no groups");
-	return SCL_OK;
+	return list_finish(out, "KV_OPS");
 }
 
 /* Reads one group from @d; false (and @d failed) if malformed. */
@@ -544,23 +566,16 @@ scl_core_receive_begin(struct scl_buf *out, uint64_t now_us)
 enum scl_err
 scl_core_receive_add(struct scl_buf *out, struct scl_slice msg)
 {
-	uint16_t count = list_count(out);
-	size_t mark = out->len;
 	struct scl_enc e;
+	size_t mark;
+	enum scl_err r;
 
-	if (out->len < LIST_HEAD_BYTES)
-		return scl_err_set(SCL_EINVAL, "no KV_RECEIVE request begun");
-	if (count == SCL_CORE_RECEIVE_MAX)
-		return scl_err_set(SCL_EFULL, "%d messages in one call",
-		    SCL_CORE_RECEIVE_MAX);
+	if ((r = list_item_begin(out, SCL_CORE_RECEIVE_MAX, "KV_RECEIVE",
+		 &mark)) != SCL_OK)
+		return r;
 	scl_enc_init(&e, out);
 	scl_enc_blob32(&e, msg.ptr, msg.len);
-	if (e.err != SCL_OK) {
-		out->len = mark;
-		return e.err;
-	}
-	list_count_set(out, (uint16_t)(count + 1));
-	return SCL_OK;
+	return list_item_end(out, mark, e.err);
 }
 
 uint16_t
@@ -572,9 +587,7 @@ scl_core_receive_count(const struct scl_buf *req)
 enum scl_err
 scl_core_receive_finish(struct scl_buf *out)
 {
-	if (list_count(out) == 0)
-		return scl_err_set(SCL_EINVAL, "a KV_RECEIVE with no messages");
-	return SCL_OK;
+	return list_finish(out, "KV_RECEIVE");
 }
 
 enum scl_err

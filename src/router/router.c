@@ -30,6 +30,7 @@
 #include "scl/clock.h"
 #include "scl/codec.h"
 #include "scl/router.h"
+#include "scl/zsock.h"
 
 #define ROUTE_MAX 256
 #define CLIENTS_MAX 1024
@@ -602,9 +603,11 @@ handle(struct scl_router *r, size_t from, struct scl_slice frame,
 enum scl_err
 scl_router_new(struct scl_router **out, const struct scl_router_options *opt)
 {
+	struct scl_zsock_options zo = SCL_ZSOCK_OPTIONS_INIT;
 	struct scl_router *r;
-	int one = 1, zero = 0, hwm = SOCKET_HWM, rcvhwm = 1024;
+	int hwm = SOCKET_HWM, rcvhwm = 1024;
 	int64_t maxmsg = (int64_t)SCL_ROUTER_PAYLOAD_MAX + 64;
+	enum scl_err e;
 	size_t n;
 
 	*out = NULL;
@@ -633,38 +636,31 @@ scl_router_new(struct scl_router **out, const struct scl_router_options *opt)
 		scl_router_free(r);
 		return scl_err_set(SCL_ENOMEM, "cannot allocate the router");
 	}
-	if ((r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
-	    (r->zctx = zmq_ctx_new()) == NULL ||
-	    (r->sock = zmq_socket(r->zctx, ZMQ_ROUTER)) == NULL) {
+	if ((r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		scl_router_free(r);
-		return scl_err_set(SCL_EIO, "router socket: %s",
-		    zmq_strerror(zmq_errno()));
+		return scl_err_set(SCL_EIO, "eventfd: %s", strerror(errno));
 	}
-	zmq_setsockopt(r->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
-	zmq_setsockopt(r->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
-	zmq_setsockopt(r->sock, ZMQ_LINGER, &zero, sizeof(zero));
-	zmq_setsockopt(r->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-	zmq_setsockopt(r->sock, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm));
-	if (zmq_bind(r->sock, r->listen) != 0) {
-		enum scl_err e = scl_err_set(SCL_EIO, "cannot listen on %s: %s",
-		    r->listen, zmq_strerror(zmq_errno()));
+	zo.max_msg_bytes = maxmsg;
+	zo.router_mandatory = true;
+	zo.send_hwm = hwm;
+	zo.recv_hwm = rcvhwm;
+	zo.bind = r->listen;
+	if ((e = scl_zsock_open_own(&r->zctx, &r->sock, ZMQ_ROUTER, &zo)) !=
+	    SCL_OK) {
 		scl_router_free(r);
 		return e;
 	}
 	n = sizeof(r->endpoint);
 	zmq_getsockopt(r->sock, ZMQ_LAST_ENDPOINT, r->endpoint, &n);
 	if (r->opt.upstream) {
-		if ((r->up = zmq_socket(r->zctx, ZMQ_DEALER)) == NULL ||
-		    zmq_setsockopt(r->up, ZMQ_LINGER, &zero, sizeof(zero)) ||
-		    zmq_setsockopt(r->up, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
-		    zmq_setsockopt(r->up, ZMQ_MAXMSGSIZE, &maxmsg,
-			sizeof(maxmsg)) ||
-		    zmq_connect(r->up, r->opt.upstream) != 0) {
-			enum scl_err e = scl_err_set(SCL_EIO, "cannot connect "
-			    "to upstream %s: %s", r->opt.upstream,
-			    zmq_strerror(zmq_errno()));
+		struct scl_zsock_options up = SCL_ZSOCK_OPTIONS_INIT;
+		up.max_msg_bytes = maxmsg;
+		up.send_hwm = hwm;
+		up.connect = r->opt.upstream;
+		if ((e = scl_zsock_open(&r->up, r->zctx, ZMQ_DEALER, &up)) !=
+		    SCL_OK) {
 			scl_router_free(r);
-			return e;
+			return scl_err_wrap(e, "upstream: ");
 		}
 	}
 	*out = r;

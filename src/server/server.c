@@ -23,6 +23,7 @@
 
 #include "scl/clock.h"
 #include "scl/codec.h"
+#include "scl/zsock.h"
 #include "server_int.h"
 
 #define RECV_BURST 256
@@ -456,25 +457,24 @@ load_identity(struct scl_server *s)
 	return e;
 }
 
+/* Messages the client socket queues each way: clients pipeline
+ * appends, and a reply that cannot be queued is lost. */
+#define SOCKET_HWM 100000
+
 static enum scl_err
 open_socket(struct scl_server *s)
 {
-	int64_t maxmsg = (int64_t)SCL_MSG_MAX;
-	int one = 1, zero = 0, hwm = 100000;
+	struct scl_zsock_options zo = SCL_ZSOCK_OPTIONS_INIT;
 	size_t n = sizeof(s->endpoint);
+	enum scl_err e;
 
-	if ((s->zctx = zmq_ctx_new()) == NULL ||
-	    (s->router = zmq_socket(s->zctx, ZMQ_ROUTER)) == NULL)
-		return scl_err_set(SCL_EIO, "zeromq: %s",
-		    zmq_strerror(zmq_errno()));
-	zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
-	zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
-	zmq_setsockopt(s->router, ZMQ_LINGER, &zero, sizeof(zero));
-	zmq_setsockopt(s->router, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-	zmq_setsockopt(s->router, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-	if (zmq_bind(s->router, s->listen) != 0)
-		return scl_err_set(SCL_EIO, "cannot listen on %s: %s",
-		    s->listen, zmq_strerror(zmq_errno()));
+	zo.max_msg_bytes = (int64_t)SCL_MSG_MAX;
+	zo.router_mandatory = true;
+	zo.send_hwm = zo.recv_hwm = SOCKET_HWM;
+	zo.bind = s->listen;
+	if ((e = scl_zsock_open_own(&s->zctx, &s->router, ZMQ_ROUTER, &zo)) !=
+	    SCL_OK)
+		return e;
 	if (zmq_getsockopt(s->router, ZMQ_LAST_ENDPOINT, s->endpoint, &n) != 0)
 		snprintf(s->endpoint, sizeof(s->endpoint), "%s", s->listen);
 	return SCL_OK;

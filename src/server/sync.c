@@ -19,6 +19,7 @@
 #include <zmq.h>
 
 #include "scl/codec.h"
+#include "scl/zsock.h"
 #include "server_int.h"
 
 #define PEER_TIMEOUT_MS 2000
@@ -27,23 +28,19 @@
 enum scl_err
 scl_server__peers_open(struct scl_server *s)
 {
-	int64_t maxmsg = (int64_t)SCL_MSG_MAX;
-	int zero = 0, one = 1;
+	struct scl_zsock_options zo = SCL_ZSOCK_OPTIONS_INIT;
+	enum scl_err e;
 
+	zo.max_msg_bytes = (int64_t)SCL_MSG_MAX;
+	zo.immediate = true;
 	for (size_t i = 0; i < s->n_peers; i++) {
 		struct peer *p = &s->peers[i];
 		if ((p->pulls = calloc(PULLS_MAX, sizeof(*p->pulls))) == NULL)
 			return scl_err_set(SCL_ENOMEM, "peer queue");
-		if ((p->sock = zmq_socket(s->zctx, ZMQ_DEALER)) == NULL)
-			return scl_err_set(SCL_EIO, "zeromq: %s",
-			    zmq_strerror(zmq_errno()));
-		zmq_setsockopt(p->sock, ZMQ_LINGER, &zero, sizeof(zero));
-		zmq_setsockopt(p->sock, ZMQ_IMMEDIATE, &one, sizeof(one));
-		zmq_setsockopt(p->sock, ZMQ_MAXMSGSIZE, &maxmsg,
-		    sizeof(maxmsg));
-		if (zmq_connect(p->sock, p->addr) != 0)
-			return scl_err_set(SCL_EINVAL, "peer %s: %s", p->addr,
-			    zmq_strerror(zmq_errno()));
+		zo.connect = p->addr;
+		if ((e = scl_zsock_open(&p->sock, s->zctx, ZMQ_DEALER, &zo)) !=
+		    SCL_OK)
+			return scl_err_wrap(e, "peer: ");
 	}
 	return SCL_OK;
 }

@@ -305,6 +305,8 @@ scl_worker__read_clients(struct host *h)
 	for (;;) {
 		zmq_msg_t route, body;
 		uint16_t g = scl_core_ops_count(&h->req);
+		/* A full call is made before the next request is read. */
+		SCL_ASSERT(g < SCL_CORE_GROUPS_MAX);
 		zmq_msg_init(&route);
 		zmq_msg_init(&body);
 		if (!recv_client(h, &route, &body)) {

@@ -36,7 +36,9 @@ scl_zsock_open(void **out, void *ctx, int type,
 	    (o->send_hwm && set_int(s, ZMQ_SNDHWM, o->send_hwm) != 0) ||
 	    (o->recv_hwm && set_int(s, ZMQ_RCVHWM, o->recv_hwm) != 0) ||
 	    (o->recv_timeout_ms &&
-		set_int(s, ZMQ_RCVTIMEO, o->recv_timeout_ms) != 0)) {
+		set_int(s, ZMQ_RCVTIMEO, o->recv_timeout_ms) != 0) ||
+	    (o->router_mandatory && set_int(s, ZMQ_ROUTER_MANDATORY, 1) != 0) ||
+	    (o->immediate && set_int(s, ZMQ_IMMEDIATE, 1) != 0)) {
 		enum scl_err e = fail("cannot set socket options", NULL);
 		zmq_close(s);
 		return e;

@@ -23,6 +23,9 @@
 #     the seal clock seals a lone put long before a 10 s batch delay;
 #     with a 10 s store delay a lone put is not on the servers after
 #     1.5 s, and a durable put takes it there;
+#  4b. refusals keep their reason and code from the core to scl kv (a
+#     value over 1 MiB, a key over 1 KiB), and every malformed request
+#     frame gets an error reply with its id;
 #  7. with two servers killed, a new worker catches up from the third
 #     and says it had no read quorum; with every server killed, a worker
 #     still exits within 10 s of SIGTERM and says what the servers do
@@ -31,10 +34,11 @@
 # Where namespaces cannot be made, the same scenario runs on loopback
 # (the partition is then a SIGSTOP of worker 3), and says so.
 #
-# Usage: test_kv_net.sh SCL KVFORGE
+# Usage: test_kv_net.sh SCL KVFORGE KVRAW
 set -u
 SCL=$(readlink -f "$1")
 FORGE=$(readlink -f "$2")
+KVRAW=$(readlink -f "$3")
 T=$(mktemp -d "${TMPDIR:-/tmp}/scl-kvnet-XXXXXX")
 P=sclt$$		# namespace prefix, unique per run
 fails=0
@@ -276,6 +280,49 @@ for i in 1 2 3; do
 	else
 		ok
 	fi
+done
+
+# --- 4b. refusals: the core's reason and code reach the client ------------------
+head -c 1048577 /dev/zero >"$T/big"
+expect_fail() { # needle command...: exits 1, and stderr says needle
+	needle=$1
+	shift
+	if "$@" >"$T/out" 2>"$T/err"; then
+		bad "'$*' succeeded"
+	elif ! grep -qF -- "$needle" "$T/err"; then
+		bad "'$*' did not say '$needle': $(cat "$T/err")"
+	else
+		ok
+	fi
+}
+expect_fail "value length 1048577 exceeds the limit of 1048576 [ELIMIT]" \
+	kv 1 put big --value-file "$T/big"
+expect_fail "key length 1025 exceeds the limit of 1024 [ELIMIT]" \
+	kv 1 put "$(head -c 1025 /dev/zero | tr '\0' k)" v
+expect_fail "no key 'big'" kv 1 get big
+on "$(host_of 1)" "$SCL" kv put dash --worker "$W1" --no-wait -- -1 \
+	>/dev/null 2>&1 &&
+	[ "$(kv 1 get dash 2>/dev/null)" = "-1" ] && ok ||
+	bad "a value that starts with '-' after '--' was not stored"
+# Every malformed frame is answered, with the id it carried.
+raw() { on "$(host_of 1)" "$KVRAW" "$W1" "$1" 2>&1; }
+for c in ":status EFORMAT id 0" \
+	"01:status EFORMAT id 0" \
+	"010107000000000000000000000000:status EVERSION id 7" \
+	"090208000000000000000000000000:unknown kind 9" \
+	"010209000000000000008000000000:unknown flags 0x80" \
+	"01020a0000000000000000010000007a:unknown operation 0x7a"; do
+	got=$(raw "${c%%:*}")
+	case "$got" in
+	*"${c#*:}"*) ok ;;
+	*) bad "frame '${c%%:*}' got '$got', not '${c#*:}'" ;;
+	esac
+done
+# The put of 'dash' is the state the late worker must rebuild.
+for _ in $(seq 100); do
+	d1=$(digest 1) d2=$(digest 2) d3=$(digest 3)
+	[ -n "$d1" ] && [ "$d1" = "$d2" ] && [ "$d2" = "$d3" ] && break
+	sleep 0.1
 done
 
 # --- 5. a late worker rebuilds from the capsule -------------------------------

@@ -26,7 +26,8 @@ main(int argc, char **argv)
 	struct scl_buf frame, seen[KEEP];
 	uint8_t name[SCL_NAME_BYTES];
 	void *ctx, *s;
-	int n = 0, zero = 0, forged = 0;
+	struct scl_zsock_options zo = SCL_ZSOCK_OPTIONS_INIT;
+	int n = 0, forged = 0;
 	long listen_ms;
 	struct timespec t0, t;
 
@@ -35,11 +36,9 @@ main(int argc, char **argv)
 		return fprintf(stderr, "usage: kvforge ROUTER NAME LISTEN_MS\n"),
 		       2;
 	listen_ms = atol(argv[3]);
-	ctx = zmq_ctx_new();
-	s = zmq_socket(ctx, ZMQ_DEALER);
-	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
-	if (zmq_connect(s, argv[1]) != 0)
-		return fprintf(stderr, "kvforge: cannot connect\n"), 1;
+	zo.connect = argv[1];
+	if (scl_zsock_open_own(&ctx, &s, ZMQ_DEALER, &zo) != SCL_OK)
+		return fprintf(stderr, "kvforge: %s\n", scl_err_last()), 1;
 	scl_buf_init(&frame);
 	memset(&m, 0, sizeof(m));
 	m.type = SCL_ROUTER_SUB;

@@ -113,6 +113,8 @@ stale_reply(void *router, const struct req *r, struct scl_msg *m,
 int
 main(int argc, char **argv)
 {
+	struct scl_zsock_options fo = SCL_ZSOCK_OPTIONS_INIT;
+	struct scl_zsock_options bo = SCL_ZSOCK_OPTIONS_INIT;
 	void *ctx, *front, *back;
 	uint64_t next = 1;
 	const char *mode;
@@ -125,11 +127,11 @@ main(int argc, char **argv)
 	scl_buf_init(&stale_heads);
 	if (scl_init() != SCL_OK)
 		return 1;
-	ctx = zmq_ctx_new();
-	front = zmq_socket(ctx, ZMQ_ROUTER);
-	back = zmq_socket(ctx, ZMQ_DEALER);
-	if (zmq_bind(front, argv[2]) != 0 || zmq_connect(back, argv[3]) != 0) {
-		fprintf(stderr, "liar: %s\n", zmq_strerror(zmq_errno()));
+	fo.bind = argv[2];
+	bo.connect = argv[3];
+	if (scl_zsock_open_own(&ctx, &front, ZMQ_ROUTER, &fo) != SCL_OK ||
+	    scl_zsock_open(&back, ctx, ZMQ_DEALER, &bo) != SCL_OK) {
+		fprintf(stderr, "liar: %s\n", scl_err_last());
 		return 1;
 	}
 	for (;;) {
