@@ -17,6 +17,8 @@
 extern "C" {
 #endif
 
+/* The values travel in a worker's replies (docs/PROTOCOL.md "Error
+ * codes"): a new code goes at the end, and none is ever renumbered. */
 enum scl_err {
 	SCL_OK = 0,
 	SCL_EINVAL,	/* bad argument or option supplied by the caller */

@@ -18,6 +18,10 @@
 static _Thread_local char msg[MSG_BYTES];
 static _Thread_local enum scl_err msg_code;
 
+/* The codes are wire values (err.h): these are what PROTOCOL.md says. */
+_Static_assert(SCL_EVERIFY == 4 && SCL_EFORMAT == 5 && SCL_ELIMIT == 14 &&
+	SCL_ERR_COUNT_ == 15, "error codes are on the wire: append only");
+
 static const struct {
 	const char *name;
 	const char *text;
