@@ -423,7 +423,7 @@ scl_core_ops_add(struct scl_buf *out, uint8_t flags, uint32_t n,
     struct scl_slice ops)
 {
 	struct scl_enc e;
-	size_t mark;
+	size_t mark = 0;
 	enum scl_err r;
 
 	if ((r = list_item_begin(out, SCL_CORE_GROUPS_MAX, "KV_OPS",
@@ -567,7 +567,7 @@ enum scl_err
 scl_core_receive_add(struct scl_buf *out, struct scl_slice msg)
 {
 	struct scl_enc e;
-	size_t mark;
+	size_t mark = 0;
 	enum scl_err r;
 
 	if ((r = list_item_begin(out, SCL_CORE_RECEIVE_MAX, "KV_RECEIVE",

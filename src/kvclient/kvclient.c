@@ -109,7 +109,7 @@ enum scl_err
 scl_kvclient_call(struct scl_kvclient *c, uint8_t kind, uint8_t flags,
     uint32_t n, struct scl_slice ops, struct scl_kvclient_reply *out)
 {
-	uint64_t id;
+	uint64_t id = 0;
 	enum scl_err e;
 
 	if ((e = scl_kvclient_send(c, kind, flags, n, ops, &id)) != SCL_OK)
