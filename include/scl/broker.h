@@ -31,6 +31,9 @@ extern "C" {
 
 #define SCL_BROKER_LIST_MAX 64
 
+/* How long a nonce the broker handed out stays good. */
+#define SCL_BROKER_NONCE_TTL_MS_DEFAULT 30000
+
 struct scl_broker_options {
 	const char *listen;		/* ZeroMQ endpoint */
 	const char *keyring_path;	/* the capsule's keyring (owner seed) */
@@ -40,7 +43,7 @@ struct scl_broker_options {
 	size_t n_allow;
 	uint8_t platforms[SCL_BROKER_LIST_MAX][SCL_SIGN_PUBLIC_BYTES];
 	size_t n_platforms;
-	unsigned nonce_ttl_ms;		/* 0: 30000 */
+	unsigned nonce_ttl_ms;		/* 0: the default */
 	struct scl_logger log;
 };
 

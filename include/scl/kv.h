@@ -142,6 +142,10 @@ size_t scl_kv_scan(struct scl_kv *kv, struct scl_slice prefix,
  */
 SCL_NODISCARD enum scl_err scl_kv_flush(struct scl_kv *kv, uint64_t *through);
 
+/** This replica's puts and deletes so far (what scl_kv_flush calls
+ * `through`). */
+uint64_t scl_kv_through(const struct scl_kv *kv);
+
 /** Blocks until every batch closed so far is among the outputs; the
  * first sealing error, if any. */
 SCL_NODISCARD enum scl_err scl_kv_drain(struct scl_kv *kv);

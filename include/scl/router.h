@@ -68,12 +68,16 @@ struct scl_router_chaos {
 SCL_NODISCARD enum scl_err scl_router_chaos_parse(
     struct scl_router_chaos *out, const char *spec);
 
+/* A subscriber's queue, in messages and in bytes, unless told otherwise. */
+#define SCL_ROUTER_QUEUE_DEFAULT 4096
+#define SCL_ROUTER_QUEUE_BYTES_DEFAULT ((size_t)64 << 20)
+
 struct scl_router_options {
 	const char *listen;		/* ZeroMQ endpoint */
 	const char *upstream;		/* parent router, or NULL */
 	struct scl_router_chaos chaos;
-	size_t queue_max;		/* messages per subscriber; 0: 4096 */
-	size_t queue_max_bytes;		/* bytes per subscriber; 0: 64 MiB */
+	size_t queue_max;		/* messages per subscriber; 0: the default */
+	size_t queue_max_bytes;		/* bytes per subscriber; 0: the default */
 	struct scl_logger log;
 };
 

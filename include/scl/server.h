@@ -27,12 +27,15 @@ extern "C" {
 
 #define SCL_SERVER_PEERS_MAX 16
 
+/* How often a server compares heads with its peers (anti-entropy). */
+#define SCL_SERVER_SYNC_MS_DEFAULT 200
+
 struct scl_server_options {
 	const char *listen;	/* ZeroMQ endpoint, e.g. tcp://127.0.0.1:7400 */
 	const char *data_dir;	/* store and server.key live here */
 	const char *peers[SCL_SERVER_PEERS_MAX];	/* other servers */
 	size_t n_peers;
-	unsigned sync_ms;	/* anti-entropy period; 0: 200 ms */
+	unsigned sync_ms;	/* anti-entropy period; 0: the default */
 	struct scl_logger log;	/* one line per notable event */
 };
 

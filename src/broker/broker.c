@@ -309,7 +309,7 @@ scl_broker_new(struct scl_broker **out, const struct scl_broker_options *opt)
 	}
 	b->opt = *opt;
 	if (b->opt.nonce_ttl_ms == 0)
-		b->opt.nonce_ttl_ms = 30000;
+		b->opt.nonce_ttl_ms = SCL_BROKER_NONCE_TTL_MS_DEFAULT;
 	snprintf(b->listen, sizeof(b->listen), "%s", opt->listen);
 	snprintf(b->keyring, sizeof(b->keyring), "%s", opt->keyring_path);
 	snprintf(b->revoked, sizeof(b->revoked), "%s",

@@ -263,7 +263,7 @@ static const struct cli_opt serve_opts[] = {
 	    NULL },
 	{ "listen", "ENDPOINT", "ZeroMQ endpoint to serve on", NULL },
 	{ "nonce-ttl-ms", "MS", "how long a nonce stays usable", NULL,
-	    CLI_NUM(30000, 100, 3600000) },
+	    CLI_NUM(SCL_BROKER_NONCE_TTL_MS_DEFAULT, 100, 3600000) },
 	{ "trust-platform", "LIST", "trusted sim platform keys (hex)", NULL },
 	CLI_OPTS_END,
 };

@@ -11,18 +11,11 @@
 
 #define WINDOW 16
 
-/*
- * Answers to wait for when asking for heads: N - W + 1 of the capsule's
- * servers (or of those given), so any head a write quorum acknowledged is
- * among them while servers that are down are not waited for.
- */
+/* The capsule's read quorum among the servers this command talks to. */
 static unsigned
-read_quorum(const struct local *l)
+local_read_quorum(const struct local *l)
 {
-	size_t n = scl_client_count(l->client);
-	unsigned r = l->meta.replicas >= l->meta.write_quorum
-	    ? (unsigned)(l->meta.replicas - l->meta.write_quorum + 1) : 1;
-	return r > n ? (unsigned)n : r;
+	return scl_capsule_read_quorum(&l->meta, scl_client_count(l->client));
 }
 
 /* Loads the writer's head from the servers: the highest head any server
@@ -37,7 +30,7 @@ remote_head(struct local *l, const uint8_t *writer,
 
 	memset(head, 0, sizeof(*head));
 	if ((e = scl_client_heads(l->client, l->name, writer,
-		 read_quorum(l), &heads)) != SCL_OK)
+		 local_read_quorum(l), &heads)) != SCL_OK)
 		return e;
 	if (heads.best == 0)
 		return SCL_OK;
@@ -263,7 +256,7 @@ remote_read(struct cli_args *a, struct local *l,
 
 	(void)from_set;
 	if ((e = scl_client_heads(l->client, l->name, writer,
-		 read_quorum(l), &heads)) != SCL_OK)
+		 local_read_quorum(l), &heads)) != SCL_OK)
 		return cli_fail_err(a, e);
 	if (!cli_get_u64_in(a, "to", heads.best, 1, UINT64_MAX, &to))
 		return CLI_USAGE;

@@ -93,10 +93,10 @@ static const struct cli_opt run_opts[] = {
 	{ "log-level", "LEVEL", "error, warn, info or debug", "info" },
 	{ "queue", "N", "messages queued per subscriber before the oldest "
 			"are dropped", NULL,
-	    CLI_NUM(4096, 16, 1u << 24) },
+	    CLI_NUM(SCL_ROUTER_QUEUE_DEFAULT, 16, 1u << 24) },
 	{ "queue-mib", "MIB", "bytes queued per subscriber before the oldest "
 			      "are dropped, in MiB (at least 17)", NULL,
-	    CLI_NUM(64, 17, 1u << 20) },
+	    CLI_NUM(SCL_ROUTER_QUEUE_BYTES_DEFAULT >> 20, 17, 1u << 20) },
 	{ "ready-file", "FILE", "write the bound endpoint here once ready",
 	    NULL },
 	{ "upstream", "ENDPOINT", "a parent router to chain to", "none" },

@@ -142,7 +142,7 @@ static const struct cli_opt run_opts[] = {
 	{ "ready-file", "FILE", "write the bound endpoint here once ready",
 	    NULL },
 	{ "sync-ms", "MS", "anti-entropy period", NULL,
-	    CLI_NUM(200, 10, 600000) },
+	    CLI_NUM(SCL_SERVER_SYNC_MS_DEFAULT, 10, 600000) },
 	CLI_OPTS_END,
 };
 

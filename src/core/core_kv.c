@@ -58,7 +58,6 @@ static enum scl_err
 kv_reply(struct scl_core *c, struct scl_slice results)
 {
 	struct scl_core_kv_reply head;
-	struct scl_kv_stats st;
 	size_t bytes = 0;
 	uint16_t n = 0;
 	enum scl_err e;
@@ -85,8 +84,7 @@ kv_reply(struct scl_core *c, struct scl_slice results)
 		bytes += o.msg.len;
 		n++;
 	}
-	scl_kv_stats(c->kv, &st);
-	head.through = st.puts + st.deletes;
+	head.through = scl_kv_through(c->kv);
 	head.sealing = scl_kv_sealing(c->kv);
 	head.next_tick_us = scl_kv_next_tick(c->kv);
 	return scl_core_kv_reply_finish(&c->out, &head, results);
@@ -107,11 +105,8 @@ run_group(struct scl_core *c, const struct scl_core_group *g, uint64_t now)
 	 * host holds the reply until the servers hold `through`. */
 	if (e == SCL_OK && (g->flags & SCL_CORE_GROUP_DURABLE))
 		e = scl_kv_flush(c->kv, &through);
-	if (e == SCL_OK) {
-		struct scl_kv_stats st;
-		scl_kv_stats(c->kv, &st);
-		through = st.puts + st.deletes;
-	}
+	if (e == SCL_OK)
+		through = scl_kv_through(c->kv);
 	if (e == SCL_ENOMEM)
 		return e; /* the core itself failed: the whole call does */
 	e = scl_core_group_result_end(&c->results, start, e,

@@ -978,6 +978,12 @@ scl_kv_next_tick(const struct scl_kv *kv)
 
 /* --- inspection ------------------------------------------------------------------ */
 
+uint64_t
+scl_kv_through(const struct scl_kv *kv)
+{
+	return kv->ops_total;
+}
+
 void
 scl_kv_stats(const struct scl_kv *kv, struct scl_kv_stats *out)
 {

@@ -616,10 +616,10 @@ scl_router_new(struct scl_router **out, const struct scl_router_options *opt)
 	r->opt = *opt;
 	r->wake_fd = -1;
 	if (!r->opt.queue_max)
-		r->opt.queue_max = 4096;
+		r->opt.queue_max = SCL_ROUTER_QUEUE_DEFAULT;
 	if (r->opt.queue_max_bytes < QUEUE_BYTES_MIN)
 		r->opt.queue_max_bytes = r->opt.queue_max_bytes
-		    ? QUEUE_BYTES_MIN : (size_t)64 << 20;
+		    ? QUEUE_BYTES_MIN : SCL_ROUTER_QUEUE_BYTES_DEFAULT;
 	snprintf(r->listen, sizeof(r->listen), "%s", opt->listen);
 	r->opt.listen = r->listen;
 	if (opt->upstream) {

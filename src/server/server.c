@@ -507,7 +507,7 @@ scl_server_new(struct scl_server **out, const struct scl_server_options *opt)
 		snprintf(s->peers[i].addr, sizeof(s->peers[i].addr), "%s",
 		    opt->peers[i]);
 	if (s->opt.sync_ms == 0)
-		s->opt.sync_ms = 200;
+		s->opt.sync_ms = SCL_SERVER_SYNC_MS_DEFAULT;
 	pthread_mutex_init(&s->done_lock, NULL);
 	scl_buf_init(&s->out);
 	s->started_ms = scl_server__now_ms();
