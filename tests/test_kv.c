@@ -57,6 +57,10 @@ struct sim {
 	/* fault rates in percent */
 	unsigned loss, dup;
 	uint64_t delivered, lost, duplicated;
+	/* A dead replica is driven no more; an unstoring one's batches never
+	 * reach the servers (its appender died first). */
+	bool dead[REPLICAS_MAX], unstoring[REPLICAS_MAX];
+	uint64_t notices;
 };
 
 static uint64_t
@@ -129,7 +133,8 @@ pump(struct sim *s, int i, bool lossy)
 	while (scl_kv_next_output(s->kv[i], &o)) {
 		switch (o.kind) {
 		case SCL_KV_OUT_BATCH:
-			store_batch(s, scl_buf_slice(&o.msg));
+			if (!s->unstoring[i])
+				store_batch(s, scl_buf_slice(&o.msg));
 			/* and to every peer, as a SYNC is */
 			__attribute__((fallthrough));
 		case SCL_KV_OUT_SYNC:
@@ -137,6 +142,13 @@ pump(struct sim *s, int i, bool lossy)
 				if (j != i)
 					net_send(s, j, scl_buf_slice(&o.msg),
 					    lossy);
+			break;
+		case SCL_KV_OUT_STORE:
+			/* a peer hands on what the servers lack */
+			store_batch(s, scl_buf_slice(&o.msg));
+			break;
+		case SCL_KV_OUT_NOTICE:
+			s->notices++;
 			break;
 		case SCL_KV_OUT_FETCH:
 			/* The servers answer with every stored batch of the
@@ -161,8 +173,9 @@ deliver_one(struct sim *s, size_t k)
 	struct msg m = s->net[k];
 
 	s->net[k] = s->net[--s->n_net];
-	assert_scl_ok(scl_kv_receive(s->kv[m.to], scl_buf_slice(&m.bytes),
-	    s->now));
+	if (!s->dead[m.to])
+		assert_scl_ok(scl_kv_receive(s->kv[m.to],
+		    scl_buf_slice(&m.bytes), s->now));
 	scl_buf_dispose(&m.bytes);
 	s->delivered++;
 }
@@ -310,6 +323,31 @@ sim_run(struct sim *s, int steps)
 	}
 }
 
+/* The servers' answer to a host's poll: how far they hold each writer's
+ * chain without a hole, told to every live replica (scl_kv_durable). */
+static void
+report_durable(struct sim *s)
+{
+	for (int w = 0; w < s->n; w++) {
+		const uint8_t *writer = s->keys[w].public_key;
+		uint64_t head = 0;
+		for (bool grew = true; grew;) {
+			grew = false;
+			for (size_t k = 0; k < s->n_store; k++)
+				if (memcmp(s->store[k].writer, writer, 32) ==
+					0 &&
+				    s->store[k].first <= head + 1 &&
+				    s->store[k].last > head) {
+					head = s->store[k].last;
+					grew = true;
+				}
+		}
+		for (int i = 0; i < s->n; i++)
+			if (!s->dead[i] && head)
+				scl_kv_durable(s->kv[i], writer, head, s->now);
+	}
+}
+
 /* The network heals: everything sent is delivered, time passes so that
  * syncs and fetch retries run, until nothing moves. */
 static void
@@ -317,26 +355,39 @@ sim_settle(struct sim *s)
 {
 	for (int i = 0; i < s->n; i++) {
 		uint64_t through;
+		if (s->dead[i])
+			continue;
 		assert_scl_ok(scl_kv_flush(s->kv[i], &through));
 		assert_scl_ok(scl_kv_drain(s->kv[i]));
 	}
-	/* Until every replica's digest agrees for three rounds in a row (the
-	 * check that follows says whether it is the right state). */
+	/* Until every live replica's digest agrees for three rounds in a
+	 * row (the check that follows says whether it is the right state). */
 	for (int round = 0, same = 0; same < 3 && round < 200; round++) {
 		uint8_t d0[32], d[32];
+		int first = -1;
 		s->now += 250000; /* past the fetch retry and the sync period */
+		report_durable(s);
 		for (int i = 0; i < s->n; i++) {
+			if (s->dead[i])
+				continue;
 			assert_scl_ok(scl_kv_tick(s->kv[i], s->now));
 			pump(s, i, false);
 		}
 		while (s->n_net > 0) {
 			int to = s->net[s->n_net - 1].to;
 			deliver_one(s, s->n_net - 1);
-			pump(s, to, false);
+			if (!s->dead[to])
+				pump(s, to, false);
 		}
-		scl_kv_digest(s->kv[0], d0);
 		same++;
-		for (int i = 1; i < s->n; i++) {
+		for (int i = 0; i < s->n; i++) {
+			if (s->dead[i])
+				continue;
+			if (first < 0) {
+				first = i;
+				scl_kv_digest(s->kv[i], d0);
+				continue;
+			}
 			scl_kv_digest(s->kv[i], d);
 			if (memcmp(d, d0, 32) != 0)
 				same = 0;
@@ -377,6 +428,8 @@ check_converged(struct sim *s)
 		live += w && !w->tomb;
 		for (int i = 0; i < s->n; i++) {
 			struct scl_slice v;
+			if (s->dead[i])
+				continue;
 			struct scl_kv_version ver;
 			enum scl_err e = scl_kv_get(s->kv[i],
 			    scl_slice_of(key, strlen(key)), &v, &ver);
@@ -398,9 +451,15 @@ check_converged(struct sim *s)
 				    w->value);
 		}
 	}
-	scl_kv_digest(s->kv[0], d0);
+	for (int i = 0; i < s->n; i++)
+		if (!s->dead[i]) {
+			scl_kv_digest(s->kv[i], d0);
+			break;
+		}
 	for (int i = 0; i < s->n; i++) {
 		struct scl_kv_stats st;
+		if (s->dead[i])
+			continue;
 		scl_kv_digest(s->kv[i], d);
 		assert_memory_equal(d, d0, 32);
 		scl_kv_stats(s->kv[i], &st);
@@ -781,6 +840,108 @@ test_kv_values_change_size(void **state)
 	sim_stop(&s);
 }
 
+/* Replica 0's last batches reach its peers but never the servers (its
+ * appender died first), then replica 0 dies.  The peers hand them on, and
+ * a replica started afterwards, from the servers alone, ends with the
+ * same state as theirs, every operation of the dead writer included. */
+static void
+test_kv_dead_writer_handed_on(void **state)
+{
+	struct sim s;
+	uint64_t handed = 0, through;
+
+	(void)state;
+	sim_start(&s, 3, 7, 0, 0, NULL);
+	for (int k = 0; k < 40; k++)
+		local_op(&s, k % 3);
+	for (int i = 0; i < 3; i++)
+		pump(&s, i, false);
+	sim_settle(&s);
+	s.unstoring[0] = true;
+	for (int k = 0; k < 30; k++)
+		local_op(&s, 0);
+	assert_scl_ok(scl_kv_flush(s.kv[0], &through));
+	assert_scl_ok(scl_kv_drain(s.kv[0]));
+	pump(&s, 0, false);
+	while (s.n_net > 0) /* the peers have it all */
+		deliver_one(&s, s.n_net - 1);
+	s.dead[0] = true;
+	/* A new replica, from the servers and its peers' syncs. */
+	replica_open(&s, 3, NULL);
+	s.n = 4;
+	sim_settle(&s);
+	check_converged(&s);
+	for (int i = 1; i < 3; i++) {
+		struct scl_kv_stats st;
+		scl_kv_stats(s.kv[i], &st);
+		handed += st.handed_on;
+	}
+	assert_true(handed > 0);
+	sim_stop(&s);
+}
+
+/* Replica 0's last batch reaches nobody and no server, but its signed
+ * head does (a SYNC), and then it dies: that tail exists nowhere.  Every
+ * live replica gives the gap up alike (a NOTICE each), and they agree. */
+static void
+test_kv_lost_tail_given_up(void **state)
+{
+	struct sim s;
+	uint8_t d1[32], d2[32];
+	uint64_t through;
+
+	(void)state;
+	sim_start(&s, 3, 8, 0, 0, NULL);
+	for (int k = 0; k < 30; k++)
+		local_op(&s, k % 3);
+	for (int i = 0; i < 3; i++)
+		pump(&s, i, false);
+	sim_settle(&s);
+	s.unstoring[0] = true;
+	for (int k = 0; k < 10; k++)
+		local_op(&s, 0);
+	assert_scl_ok(scl_kv_flush(s.kv[0], &through));
+	assert_scl_ok(scl_kv_drain(s.kv[0]));
+	pump(&s, 0, false);
+	for (size_t k = 0; k < s.n_net; k++) /* the batch is lost */
+		scl_buf_dispose(&s.net[k].bytes);
+	s.n_net = 0;
+	s.now += 200000;
+	assert_scl_ok(scl_kv_tick(s.kv[0], s.now)); /* its SYNC goes out */
+	pump(&s, 0, false);
+	s.dead[0] = true;
+	sim_settle(&s);
+	/* The survivors agree at once; time runs on past the give-up. */
+	for (int round = 0; round < 60; round++) {
+		s.now += 250000;
+		for (int i = 1; i < 3; i++) {
+			assert_scl_ok(scl_kv_tick(s.kv[i], s.now));
+			pump(&s, i, false);
+		}
+		while (s.n_net > 0)
+			deliver_one(&s, s.n_net - 1);
+	}
+	scl_kv_digest(s.kv[1], d1);
+	scl_kv_digest(s.kv[2], d2);
+	assert_memory_equal(d1, d2, 32);
+	for (int i = 1; i < 3; i++) {
+		struct scl_kv_stats st;
+		struct scl_kv_peer peers[4];
+		size_t np = scl_kv_peers(s.kv[i], peers, 4), k;
+		scl_kv_stats(s.kv[i], &st);
+		assert_int_equal(st.gaps_abandoned, 1);
+		for (k = 0; k < np; k++)
+			if (memcmp(peers[k].writer, s.keys[0].public_key, 32) ==
+			    0)
+				break;
+		assert_true(k < np);
+		assert_true(peers[k].gap_abandoned);
+		assert_true(peers[k].known > peers[k].applied);
+	}
+	assert_true(s.notices >= 2);
+	sim_stop(&s);
+}
+
 int
 main(void)
 {
@@ -792,6 +953,8 @@ main(void)
 		cmocka_unit_test(test_kv_tiny_buffer_still_converges),
 		cmocka_unit_test(test_kv_converges_under_chaos),
 		cmocka_unit_test(test_kv_mixed_record_versions_converge),
+		cmocka_unit_test(test_kv_dead_writer_handed_on),
+		cmocka_unit_test(test_kv_lost_tail_given_up),
 	};
 	if (scl_init() != SCL_OK)
 		return 1;

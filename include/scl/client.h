@@ -122,6 +122,21 @@ SCL_NODISCARD enum scl_err scl_client_heads(struct scl_client *c,
     const uint8_t name[SCL_NAME_BYTES], const uint8_t writer[SCL_WRITER_BYTES],
     unsigned quorum, struct scl_client_heads *out);
 
+/** Called with each head a server sent that is the capsule's and
+ * verifies, and the index of that server. */
+typedef void (*scl_client_head_fn)(void *ctx, size_t server,
+    const struct scl_heartbeat *hb);
+
+/**
+ * One round of HEADS for @name, until @quorum servers answered (0: all):
+ * every writer's newest head on every server that answered, each checked
+ * to be this capsule's and validly signed (a server that sends one that is
+ * not is logged), handed to @fn.
+ */
+SCL_NODISCARD enum scl_err scl_client_each_head(struct scl_client *c,
+    const uint8_t name[SCL_NAME_BYTES], unsigned quorum,
+    scl_client_head_fn fn, void *ctx);
+
 /** Every writer the answering servers know in @name (their HEADS). */
 SCL_NODISCARD enum scl_err scl_client_writers(struct scl_client *c,
     const uint8_t name[SCL_NAME_BYTES], unsigned quorum,

@@ -47,6 +47,8 @@ extern "C" {
 #define SCL_CORE_RECEIVE_MAX 64
 /** Bytes of queued outputs a KV reply carries at most (more follow). */
 #define SCL_CORE_OUTPUTS_MAX_BYTES ((size_t)8 << 20)
+/** Writers' durable heads in one KV_DURABLE. */
+#define SCL_CORE_DURABLE_MAX 1024
 /** Client requests (groups) in one KV_OPS. */
 #define SCL_CORE_GROUPS_MAX 256
 /** The longest reason an error reply carries (longer ones are cut). */
@@ -66,6 +68,7 @@ enum scl_core_op {
 	SCL_CORE_KV_TICK = 'T',	   /* now -> KV reply */
 	SCL_CORE_KV_STATS = 'Q',   /* -> JSON text */
 	SCL_CORE_KV_TIMED = 'L',   /* now, KVS requests -> KV reply (ns) */
+	SCL_CORE_KV_DURABLE = 'D', /* now, what the servers hold -> KV reply */
 };
 
 /** Whether @op is a request the core knows. */
@@ -270,8 +273,26 @@ SCL_NODISCARD enum scl_err scl_core_timed_encode(struct scl_buf *out,
 SCL_NODISCARD enum scl_err scl_core_timed_decode(uint64_t *now_us,
     uint32_t *n, struct scl_slice *ops, struct scl_slice body);
 
+/* KV_DURABLE: u64 now, u16 n (1..SCL_CORE_DURABLE_MAX), n x (32 writer,
+ * u64 seqno): a write quorum of servers holds each writer's chain
+ * through seqno (the host asked them; kv.h scl_kv_durable). */
+struct scl_core_durable {
+	uint8_t writer[SCL_WRITER_BYTES];
+	uint64_t seqno;
+};
+
+SCL_NODISCARD enum scl_err scl_core_durable_encode(struct scl_buf *out,
+    uint64_t now_us, const struct scl_core_durable *heads, size_t n);
+/** Checks the whole request; *@list then iterates with
+ * scl_core_durable_next. */
+SCL_NODISCARD enum scl_err scl_core_durable_decode(uint64_t *now_us,
+    uint16_t *n, struct scl_slice *list, struct scl_slice body);
+bool scl_core_durable_next(struct scl_slice *list,
+    struct scl_core_durable *out);
+
 /*
- * The KV reply (KV_OPS, KV_RECEIVE, KV_TICK, KV_TIMED): the replica's
+ * The KV reply (KV_OPS, KV_RECEIVE, KV_TICK, KV_TIMED, KV_DURABLE): the
+ * replica's
  * state and queued outputs for the host to send, then the op's results.
  */
 struct scl_core_kv_reply {

@@ -21,6 +21,17 @@
  * writer id) and the larger version wins: applying the same set of
  * records in any order, with any duplicates, gives the same state.
  *
+ * Hand-on: a replica keeps every peer's batch it applied until the
+ * servers hold it (scl_kv_durable).  A writer that dies after publishing a
+ * batch and before storing it leaves the batch only with the replicas that
+ * applied it; once it is not durable handon_after_us after it was applied,
+ * and the writer's durable head stopped rising, the replica asks its host
+ * to STORE it, and the servers verify and keep it like any append.  So no
+ * replica holds a batch that others cannot fetch; a batch that no live
+ * replica and no server holds was applied nowhere that survives, and every
+ * replica's chain of that writer ends before it (the gap is given up,
+ * NOTICE says so once).
+ *
  * The replica is a state machine with no threads of its own apart from
  * the crypto actors and no I/O: inputs are calls, outputs are queued
  * (scl_kv_next_output).  One thread drives it.
@@ -75,6 +86,15 @@ struct scl_kv_options {
 	size_t pending_max_bytes;	/* out-of-order buffer; 0: 64 MiB */
 	uint64_t fetch_retry_us;	/* 0: 200000 */
 	uint64_t sync_every_us;		/* 0: 100000 */
+	/* A peer's applied batch that the servers still lack this long
+	 * after it was applied, while that writer's durable head has not
+	 * risen either, is handed on: the replica asks its host to STORE it
+	 * (0: 2 s).  See "Hand-on" below. */
+	uint64_t handon_after_us;
+	size_t retain_max_bytes;	/* applied, not yet durable; 0: 64 MiB */
+	/* A gap no server fills for this long is given up: said once
+	 * (NOTICE) and fetched again only every 10 s (0: 10 s). */
+	uint64_t gap_give_up_us;
 	/* Records this replica writes: 0 the newest (SCL_RECORD_VERSION),
 	 * 1 for servers and readers of older builds (docs/OPERATIONS.md). */
 	uint16_t record_version;
@@ -163,8 +183,17 @@ SCL_NODISCARD enum scl_err scl_kv_drain(struct scl_kv *kv);
 SCL_NODISCARD enum scl_err scl_kv_receive(struct scl_kv *kv,
     struct scl_slice msg, uint64_t now_us);
 
+/**
+ * What the servers hold: a write quorum of them has @writer's chain
+ * through @seqno (the host asks them).  Retained batches it covers are
+ * freed.  An untrusted host that lies here can only delay hand-on or make
+ * it happen early: the servers verify what they are handed.
+ */
+void scl_kv_durable(struct scl_kv *kv, const uint8_t writer[SCL_WRITER_BYTES],
+    uint64_t seqno, uint64_t now_us);
+
 /** Time passes: closes a batch whose delay ran out, emits SYNC, retries
- * FETCHes. */
+ * FETCHes, hands on what the servers lack. */
 SCL_NODISCARD enum scl_err scl_kv_tick(struct scl_kv *kv, uint64_t now_us);
 
 /** Whether closed batches are still being sealed (their BATCH outputs
@@ -178,14 +207,17 @@ enum scl_kv_output_kind {
 	SCL_KV_OUT_BATCH = 1,	/* publish to peers and append to servers */
 	SCL_KV_OUT_SYNC = 2,	/* publish to peers */
 	SCL_KV_OUT_FETCH = 3,	/* fetch writer's from..to from the servers */
+	SCL_KV_OUT_STORE = 4,	/* append a peer's batch (from..to) to the
+				   servers, which lack it: hand-on */
+	SCL_KV_OUT_NOTICE = 5,	/* text for the host's log */
 };
 
 struct scl_kv_output {
 	enum scl_kv_output_kind kind;
 	struct scl_buf msg;		/* BATCH, SYNC: the message to send */
 	uint64_t through;		/* BATCH: own puts covered so far */
-	uint8_t writer[SCL_WRITER_BYTES];	/* FETCH */
-	uint64_t from, to;		/* FETCH: seqnos, inclusive */
+	uint8_t writer[SCL_WRITER_BYTES];	/* FETCH, STORE */
+	uint64_t from, to;		/* FETCH, STORE: seqnos, inclusive */
 };
 
 void scl_kv_output_init(struct scl_kv_output *o);
@@ -204,6 +236,9 @@ struct scl_kv_stats {
 	uint64_t buffered, buffer_dropped;	/* out-of-order batches */
 	uint64_t fetches;		/* FETCH outputs */
 	uint64_t syncs_in, syncs_out;
+	uint64_t handed_on;		/* STORE outputs */
+	uint64_t retain_dropped;	/* batches not retained: no room */
+	uint64_t gaps_abandoned;	/* gaps given up (NOTICE said which) */
 	size_t keys, tombstones, writers;
 	uint64_t lamport;
 };
@@ -216,6 +251,9 @@ struct scl_kv_peer {
 	uint64_t applied;	/* verified and applied through this seqno */
 	uint64_t known;		/* the highest seqno known to exist */
 	size_t held;		/* batches buffered ahead of a gap */
+	uint64_t durable;	/* the servers hold it through this (host) */
+	size_t retained;	/* applied batches the servers may lack */
+	bool gap_abandoned;	/* known > applied, and given up on */
 };
 
 /** Up to @max other writers, in writer order; returns how many. */

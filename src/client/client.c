@@ -696,10 +696,6 @@ answered_enough(const struct scl_client *c, const bool *answered,
 	    "needed (%s did not)", what, got, c->n, need, silent);
 }
 
-/* Called with each verified head of the capsule a server sent. */
-typedef void (*head_fn)(void *ctx, size_t server,
-    const struct scl_heartbeat *hb);
-
 /*
  * Asks for @name's heads (HEADS) until @quorum servers answered, and
  * hands every head that is this capsule's and verifies to @fn.  A server
@@ -708,7 +704,8 @@ typedef void (*head_fn)(void *ctx, size_t server,
  */
 static enum scl_err
 each_head(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
-    unsigned quorum, bool *answered, bool *lied, head_fn fn, void *ctx)
+    unsigned quorum, bool *answered, bool *lied, scl_client_head_fn fn,
+    void *ctx)
 {
 	struct scl_msg req;
 	struct reply *r;
@@ -795,14 +792,22 @@ keep_writer(void *ctx, size_t server, const struct scl_heartbeat *hb)
 }
 
 enum scl_err
-scl_client_writers(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
-    unsigned quorum, uint8_t (*out)[SCL_WRITER_BYTES], size_t max, size_t *n)
+scl_client_each_head(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
+    unsigned quorum, scl_client_head_fn fn, void *ctx)
 {
 	bool answered[SCL_CLIENT_SERVERS_MAX] = { false };
 	bool lied[SCL_CLIENT_SERVERS_MAX] = { false };
+
+	return each_head(c, name, quorum, answered, lied, fn, ctx);
+}
+
+enum scl_err
+scl_client_writers(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
+    unsigned quorum, uint8_t (*out)[SCL_WRITER_BYTES], size_t max, size_t *n)
+{
 	struct writer_list l = { out, max, 0 };
-	enum scl_err e = each_head(c, name, quorum, answered, lied,
-	    keep_writer, &l);
+	enum scl_err e = scl_client_each_head(c, name, quorum, keep_writer,
+	    &l);
 
 	*n = l.n;
 	return e;

@@ -214,6 +214,8 @@ dispatch(struct scl_core *c, uint8_t op, struct scl_slice in)
 		return scl_core__kv_stats(c, in);
 	case SCL_CORE_KV_TIMED:
 		return scl_core__kv_timed(c, in);
+	case SCL_CORE_KV_DURABLE:
+		return scl_core__kv_durable(c, in);
 	}
 	return scl_err_set(SCL_EFORMAT, "unknown core request 0x%02x", op);
 }

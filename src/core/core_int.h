@@ -38,5 +38,6 @@ enum scl_err scl_core__kv_receive(struct scl_core *c, struct scl_slice in);
 enum scl_err scl_core__kv_tick(struct scl_core *c, struct scl_slice in);
 enum scl_err scl_core__kv_timed(struct scl_core *c, struct scl_slice in);
 enum scl_err scl_core__kv_stats(struct scl_core *c, struct scl_slice in);
+enum scl_err scl_core__kv_durable(struct scl_core *c, struct scl_slice in);
 
 #endif

@@ -170,6 +170,23 @@ scl_core__kv_tick(struct scl_core *c, struct scl_slice in)
 	return kv_reply(c, scl_slice_of(NULL, 0));
 }
 
+enum scl_err
+scl_core__kv_durable(struct scl_core *c, struct scl_slice in)
+{
+	struct scl_core_durable d;
+	struct scl_slice list;
+	uint64_t now;
+	uint16_t n;
+	enum scl_err e;
+
+	if ((e = kv_needed(c)) != SCL_OK ||
+	    (e = scl_core_durable_decode(&now, &n, &list, in)) != SCL_OK)
+		return e;
+	while (scl_core_durable_next(&list, &d))
+		scl_kv_durable(c->kv, d.writer, d.seqno, now);
+	return kv_reply(c, scl_slice_of(NULL, 0));
+}
+
 /* Requests run as a lambda in the core would run them, timed by the
  * core: what the state API costs without the host, the rings or the
  * results' copies. */
@@ -203,16 +220,20 @@ kv_peers_json(const struct scl_kv *kv, struct scl_buf *body)
 	struct scl_kv_peer peers[STATUS_PEERS_MAX];
 	size_t np = scl_kv_peers(kv, peers, STATUS_PEERS_MAX);
 	enum scl_err e = scl_buf_append(body, ",\"peers\":[", 10);
-	char hex[2 * SCL_WRITER_BYTES + 1], text[160];
+	char hex[2 * SCL_WRITER_BYTES + 1], text[320]; /* > any entry */
 
 	for (size_t i = 0; i < np && e == SCL_OK; i++) {
 		int n = snprintf(text, sizeof(text),
 		    "%s{\"writer\":\"%.16s\",\"applied\":%llu,"
-		    "\"known\":%llu,\"held\":%zu}",
+		    "\"known\":%llu,\"held\":%zu,\"durable\":%llu,"
+		    "\"retained\":%zu,\"gap_given_up\":%s}",
 		    i ? "," : "", scl_hex_encode(hex, peers[i].writer,
 			SCL_WRITER_BYTES),
 		    (unsigned long long)peers[i].applied,
-		    (unsigned long long)peers[i].known, peers[i].held);
+		    (unsigned long long)peers[i].known, peers[i].held,
+		    (unsigned long long)peers[i].durable, peers[i].retained,
+		    peers[i].gap_abandoned ? "true" : "false");
+		SCL_ASSERT(n > 0 && (size_t)n < sizeof(text));
 		e = scl_buf_append(body, text, (size_t)n);
 	}
 	return e ? e : scl_buf_append(body, "]}", 2);
@@ -240,7 +261,9 @@ scl_core__kv_stats(struct scl_core *c, struct scl_slice in)
 	    "\"ops_superseded\":%llu,\"duplicates\":%llu,\"rejected\":%llu,"
 	    "\"skipped\":%llu,"
 	    "\"buffered\":%llu,\"buffer_dropped\":%llu,\"fetches\":%llu,"
-	    "\"syncs_in\":%llu,\"syncs_out\":%llu,\"digest\":\"%s\"",
+	    "\"syncs_in\":%llu,\"syncs_out\":%llu,\"handed_on\":%llu,"
+	    "\"retain_dropped\":%llu,\"gaps_abandoned\":%llu,"
+	    "\"digest\":\"%s\"",
 	    s.keys, s.tombstones, s.writers, (unsigned long long)s.lamport,
 	    (unsigned long long)s.puts, (unsigned long long)s.deletes,
 	    (unsigned long long)s.batches_out,
@@ -253,7 +276,11 @@ scl_core__kv_stats(struct scl_core *c, struct scl_slice in)
 	    (unsigned long long)s.buffer_dropped,
 	    (unsigned long long)s.fetches, (unsigned long long)s.syncs_in,
 	    (unsigned long long)s.syncs_out,
+	    (unsigned long long)s.handed_on,
+	    (unsigned long long)s.retain_dropped,
+	    (unsigned long long)s.gaps_abandoned,
 	    scl_hex_encode(hex, digest, sizeof(digest)));
+	SCL_ASSERT(n > 0 && (size_t)n < sizeof(text)); /* room for all */
 	if ((e = scl_buf_append(&c->out, text, (size_t)n)) != SCL_OK)
 		return e;
 	return kv_peers_json(c->kv, &c->out);

@@ -45,6 +45,7 @@ scl_core_op_known(uint8_t op)
 	case SCL_CORE_KV_TICK:
 	case SCL_CORE_KV_STATS:
 	case SCL_CORE_KV_TIMED:
+	case SCL_CORE_KV_DURABLE:
 		return true;
 	}
 	return false;
@@ -633,6 +634,56 @@ scl_core_timed_decode(uint64_t *now_us, uint32_t *n, struct scl_slice *ops,
 	return scl_dec_finish(&d);
 }
 
+#define DURABLE_ENTRY_BYTES (SCL_WRITER_BYTES + 8)
+
+enum scl_err
+scl_core_durable_encode(struct scl_buf *out, uint64_t now_us,
+    const struct scl_core_durable *heads, size_t n)
+{
+	struct scl_enc e;
+
+	if (n == 0 || n > SCL_CORE_DURABLE_MAX)
+		return scl_err_set(SCL_ELIMIT, "%zu durable heads (1 to %d)", n,
+		    SCL_CORE_DURABLE_MAX);
+	request_begin(&e, out, SCL_CORE_KV_DURABLE);
+	scl_enc_u64(&e, now_us);
+	scl_enc_u16(&e, (uint16_t)n);
+	for (size_t i = 0; i < n; i++) {
+		scl_enc_bytes(&e, heads[i].writer, SCL_WRITER_BYTES);
+		scl_enc_u64(&e, heads[i].seqno);
+	}
+	return e.err;
+}
+
+enum scl_err
+scl_core_durable_decode(uint64_t *now_us, uint16_t *n, struct scl_slice *list,
+    struct scl_slice body)
+{
+	struct scl_dec d;
+
+	scl_dec_init(&d, body, "durable heads");
+	*now_us = scl_dec_u64(&d, "time");
+	*n = scl_dec_u16(&d, "head count");
+	if (scl_dec_ok(&d) && (*n == 0 || *n > SCL_CORE_DURABLE_MAX))
+		return scl_dec_fail(&d, SCL_EFORMAT, "%u durable heads (1 to "
+		    "%d)", *n, SCL_CORE_DURABLE_MAX);
+	*list = scl_slice_of(body.ptr + d.pos, scl_dec_remaining(&d));
+	(void)scl_dec_bytes(&d, (size_t)*n * DURABLE_ENTRY_BYTES, "heads");
+	return scl_dec_finish(&d);
+}
+
+bool
+scl_core_durable_next(struct scl_slice *list, struct scl_core_durable *out)
+{
+	if (list->len < DURABLE_ENTRY_BYTES)
+		return false;
+	memcpy(out->writer, list->ptr, SCL_WRITER_BYTES);
+	out->seqno = scl_le64_load(list->ptr + SCL_WRITER_BYTES);
+	list->ptr += DURABLE_ENTRY_BYTES;
+	list->len -= DURABLE_ENTRY_BYTES;
+	return true;
+}
+
 /* --- the KVS: replies -------------------------------------------------------- */
 
 enum scl_err
@@ -695,7 +746,7 @@ output_decode(struct scl_dec *d, struct scl_core_output *out)
 	out->to = scl_dec_u64(d, "to");
 	out->msg = scl_dec_blob32(d, SCL_CORE_MSG_MAX, "message");
 	if (scl_dec_ok(d) && (out->kind < SCL_KV_OUT_BATCH ||
-				 out->kind > SCL_KV_OUT_FETCH))
+				 out->kind > SCL_KV_OUT_NOTICE))
 		scl_dec_fail(d, SCL_EFORMAT, "output kind %u", out->kind);
 	return scl_dec_ok(d);
 }

@@ -12,10 +12,14 @@
  *   records in any order.
  * - Buffered (out-of-order) batches carry a verified heartbeat signature
  *   over their last record, and take at most pending_max_bytes.
+ * - A peer's retained batches are applied ones, in chain order, above the
+ *   durable head the host last reported, and take at most
+ *   retain_max_bytes (kv.h "Hand-on").
  * - Outputs are appended by the driving thread and by actor threads
  *   (sealed batches): `lock` guards the queue and the flush FIFO only.
  */
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +37,13 @@ struct held {			/* a buffered out-of-order batch */
 	struct scl_buf msg;
 };
 
+struct retained {		/* an applied batch the servers may lack */
+	struct retained *next;
+	uint64_t first, last;
+	uint64_t applied_at, handed_at;	/* µs; handed_at 0: not yet */
+	struct scl_buf msg;
+};
+
 struct peer {
 	uint8_t writer[SCL_WRITER_BYTES];
 	struct scl_capsule_head head;	/* verified and applied */
@@ -40,7 +51,12 @@ struct peer {
 	uint64_t newest_seqno;
 	uint64_t known;			/* highest seqno known to exist */
 	uint64_t fetch_to, fetch_at;	/* outstanding FETCH */
+	uint64_t gap_since;		/* µs: known > head since then; 0: no */
+	bool gap_abandoned;		/* ...for gap_give_up_us: said once */
 	struct held *held;		/* sorted by first seqno */
+	struct retained *ret, *ret_tail;	/* chain order */
+	uint64_t durable;		/* the host's word: servers hold this */
+	uint64_t durable_at;		/* µs: durable last rose */
 };
 
 struct outq {
@@ -71,6 +87,7 @@ struct scl_kv {
 	struct peer *peers;		/* sorted by writer */
 	size_t n_peers;
 	size_t held_bytes;
+	size_t retained_bytes;
 	uint64_t next_sync;
 
 	struct scl_capsule_batch tmp;	/* scratch for receive */
@@ -203,6 +220,12 @@ scl_kv_new(struct scl_kv **out, const struct scl_kv_options *opt)
 		kv->opt.fetch_retry_us = 200000;
 	if (!kv->opt.sync_every_us)
 		kv->opt.sync_every_us = 100000;
+	if (!kv->opt.handon_after_us)
+		kv->opt.handon_after_us = 2000000;
+	if (!kv->opt.retain_max_bytes)
+		kv->opt.retain_max_bytes = (size_t)64 << 20;
+	if (!kv->opt.gap_give_up_us)
+		kv->opt.gap_give_up_us = 10000000;
 	kv->opt.meta = scl_slice_of(NULL, 0);
 	kv->opt.cert = scl_slice_of(NULL, 0);
 	kv->opt.keys = NULL;
@@ -264,6 +287,21 @@ fail:
 	return e;
 }
 
+/* Frees @p's retained batches that end at or below @through. */
+static void
+release_retained(struct scl_kv *kv, struct peer *p, uint64_t through)
+{
+	while (p->ret && p->ret->last <= through) {
+		struct retained *r = p->ret;
+		p->ret = r->next;
+		kv->retained_bytes -= r->msg.len;
+		scl_buf_dispose(&r->msg);
+		free(r);
+	}
+	if (p->ret == NULL)
+		p->ret_tail = NULL;
+}
+
 static void
 peer_dispose(struct scl_kv *kv, struct peer *p)
 {
@@ -276,6 +314,7 @@ peer_dispose(struct scl_kv *kv, struct peer *p)
 		free(h);
 	}
 	p->held = NULL;
+	release_retained(kv, p, UINT64_MAX);
 	scl_buf_dispose(&p->newest_hb);
 }
 
@@ -559,16 +598,97 @@ find_peer(struct scl_kv *kv, const uint8_t *writer, bool create)
 	return &kv->peers[lo];
 }
 
+/* A notice for the host's log (the core has no other voice). */
+static void
+notice(struct scl_kv *kv, const char *fmt, ...) SCL_PRINTF(2, 3);
+
+static void
+notice(struct scl_kv *kv, const char *fmt, ...)
+{
+	struct outq *q = new_output(SCL_KV_OUT_NOTICE);
+	char text[512];
+	va_list ap;
+	int n;
+
+	if (q == NULL)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (n < 0 || scl_buf_set(&q->o.msg, scl_slice_of(text,
+		(size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1)) !=
+	    SCL_OK) {
+		scl_err_clear();
+		scl_kv_output_dispose(&q->o);
+		free(q);
+		return;
+	}
+	push_output(kv, q);
+}
+
+/* How often a given-up gap is asked for still: a server that returns
+ * may hold it. */
+#define GAP_RETRY_US 10000000
+
+/*
+ * Tracks @p's gap (records known to exist, not applied, up to @to): one
+ * that no fetch fills for gap_give_up_us is given up, said once, and
+ * asked for only every GAP_RETRY_US.  Only a writer that died before
+ * storing its last batches, with no live replica holding them, leaves
+ * one: every replica's chain of that writer then ends before it.
+ */
+static uint64_t
+gap_retry_us(struct scl_kv *kv, struct peer *p, uint64_t to, uint64_t now)
+{
+	char hex[2 * SCL_WRITER_BYTES + 1];
+
+	if (p->gap_since == 0)
+		p->gap_since = now;
+	if (!p->gap_abandoned && now >= p->gap_since + kv->opt.gap_give_up_us) {
+		p->gap_abandoned = true;
+		kv->st.gaps_abandoned++;
+		notice(kv, "writer %.16s: records %llu..%llu are on no server "
+		    "and no replica handed them on in %llu s: given up; this "
+		    "replica holds that writer through record %llu",
+		    scl_hex_encode(hex, p->writer, SCL_WRITER_BYTES),
+		    (unsigned long long)p->head.seqno + 1,
+		    (unsigned long long)to,
+		    (unsigned long long)(kv->opt.gap_give_up_us / 1000000),
+		    (unsigned long long)p->head.seqno);
+	}
+	return p->gap_abandoned ? GAP_RETRY_US : kv->opt.fetch_retry_us;
+}
+
+/* A gap closed: a given-up one is said to be filled after all. */
+static void
+gap_closed(struct scl_kv *kv, struct peer *p)
+{
+	char hex[2 * SCL_WRITER_BYTES + 1];
+
+	if (p->gap_abandoned)
+		notice(kv, "writer %.16s: the records given up on arrived; "
+		    "this replica holds that writer through record %llu",
+		    scl_hex_encode(hex, p->writer, SCL_WRITER_BYTES),
+		    (unsigned long long)p->head.seqno);
+	p->gap_since = 0;
+	p->gap_abandoned = false;
+}
+
 /* Asks the host for what @p is missing, unless a fetch is outstanding. */
 static void
 maybe_fetch(struct scl_kv *kv, struct peer *p, uint64_t now)
 {
 	uint64_t to = p->held ? p->held->first - 1 : p->known;
+	uint64_t retry;
 	struct outq *q;
 
-	if (to <= p->head.seqno)
+	if (to <= p->head.seqno) {
+		if (p->gap_since || p->gap_abandoned)
+			gap_closed(kv, p);
 		return;
-	if (p->fetch_to >= to && now < p->fetch_at + kv->opt.fetch_retry_us)
+	}
+	retry = gap_retry_us(kv, p, to, now);
+	if (p->fetch_to >= to && now < p->fetch_at + retry)
 		return;
 	if ((q = new_output(SCL_KV_OUT_FETCH)) == NULL)
 		return; /* asked again at the next tick */
@@ -692,6 +812,7 @@ verify_and_apply(struct scl_kv *kv, struct peer *p)
 			apply_record(kv, &r);
 	}
 	p->head = head;
+	p->gap_since = 0; /* progress: a gap left now is timed afresh */
 	kv->st.records_in += kv->tmp.n;
 	if (last > p->known)
 		p->known = last;
@@ -756,6 +877,42 @@ hold(struct scl_kv *kv, struct peer *p, struct scl_slice msg)
 static enum scl_err receive_batch(struct scl_kv *kv, struct scl_slice msg,
     uint64_t now);
 
+/* Keeps a copy of an applied batch (@msg, records @first..@last) until
+ * the servers hold it, for hand-on; a batch the servers hold already, a
+ * plain replica's, or one over retain_max_bytes is not kept. */
+static void
+retain(struct scl_kv *kv, struct peer *p, struct scl_slice msg,
+    uint64_t first, uint64_t last, uint64_t now)
+{
+	struct retained *r;
+
+	if (kv->opt.plain || last <= p->durable)
+		return;
+	if (kv->retained_bytes + msg.len > kv->opt.retain_max_bytes ||
+	    (r = calloc(1, sizeof(*r))) == NULL) {
+		kv->st.retain_dropped++;
+		return;
+	}
+	scl_buf_init(&r->msg);
+	if (scl_buf_set(&r->msg, msg) != SCL_OK) {
+		free(r);
+		kv->st.retain_dropped++;
+		scl_err_clear();
+		return;
+	}
+	r->first = first;
+	r->last = last;
+	r->applied_at = now;
+	if (p->ret_tail)
+		p->ret_tail->next = r;
+	else
+		p->ret = r;
+	p->ret_tail = r;
+	if (p->durable_at == 0)
+		p->durable_at = now; /* the writer's clock starts here */
+	kv->retained_bytes += msg.len;
+}
+
 /* Applies buffered batches that now continue the head. */
 static void
 release_held(struct scl_kv *kv, const uint8_t *writer, uint64_t now)
@@ -819,8 +976,10 @@ receive_batch(struct scl_kv *kv, struct scl_slice msg, uint64_t now)
 	if (first <= p->head.seqno) /* the records before are applied */
 		scl_capsule_batch_trim_front(&kv->tmp,
 		    (size_t)(p->head.seqno + 1 - first));
-	if (verify_and_apply(kv, p) == SCL_OK)
+	if (verify_and_apply(kv, p) == SCL_OK) {
+		retain(kv, p, msg, first, last, now);
 		release_held(kv, writer, now);
+	}
 	scl_err_clear();
 	return SCL_OK;
 }
@@ -937,9 +1096,66 @@ emit_sync(struct scl_kv *kv)
 	push_output(kv, q);
 }
 
+/* Bytes of STORE outputs one tick may queue: the host's pushes go at
+ * the servers' pace, and the next tick queues more. */
+#define HANDON_TICK_BYTES ((size_t)16 << 20)
+
+/*
+ * Hands on, in chain order, @p's retained batches that the servers still
+ * lack handon_after_us after they were applied, once the writer's
+ * durable head has stood still as long (a live writer's rises as its
+ * appends land); each again every handon_after_us until the servers
+ * hold it.  The servers verify a handed-on batch like any append.
+ */
+static void
+hand_on(struct scl_kv *kv, struct peer *p, uint64_t now, size_t *budget)
+{
+	uint64_t wait = kv->opt.handon_after_us;
+
+	if (p->ret == NULL || now < p->durable_at + wait)
+		return;
+	for (struct retained *r = p->ret; r && *budget > 0; r = r->next) {
+		struct outq *q;
+		if (now < r->applied_at + wait)
+			break; /* the ones after it are younger */
+		if (r->handed_at && now < r->handed_at + wait)
+			continue;
+		if ((q = new_output(SCL_KV_OUT_STORE)) == NULL ||
+		    scl_buf_set(&q->o.msg, scl_buf_slice(&r->msg)) != SCL_OK) {
+			if (q) {
+				scl_kv_output_dispose(&q->o);
+				free(q);
+			}
+			scl_err_clear();
+			return; /* the next tick tries again */
+		}
+		memcpy(q->o.writer, p->writer, SCL_WRITER_BYTES);
+		q->o.from = r->first;
+		q->o.to = r->last;
+		r->handed_at = now;
+		kv->st.handed_on++;
+		*budget -= r->msg.len < *budget ? r->msg.len : *budget;
+		push_output(kv, q);
+	}
+}
+
+void
+scl_kv_durable(struct scl_kv *kv, const uint8_t writer[SCL_WRITER_BYTES],
+    uint64_t seqno, uint64_t now_us)
+{
+	struct peer *p = find_peer(kv, writer, false);
+
+	if (p == NULL || seqno <= p->durable)
+		return;
+	p->durable = seqno;
+	p->durable_at = now_us;
+	release_retained(kv, p, seqno);
+}
+
 enum scl_err
 scl_kv_tick(struct scl_kv *kv, uint64_t now_us)
 {
+	size_t budget = HANDON_TICK_BYTES;
 	enum scl_err e;
 
 	if (kv->cur_puts && now_us >= kv->cur_opened + kv->opt.batch_delay_us &&
@@ -950,8 +1166,10 @@ scl_kv_tick(struct scl_kv *kv, uint64_t now_us)
 		if (!kv->opt.plain)
 			emit_sync(kv);
 	}
-	for (size_t i = 0; i < kv->n_peers; i++)
+	for (size_t i = 0; i < kv->n_peers; i++) {
 		maybe_fetch(kv, &kv->peers[i], now_us);
+		hand_on(kv, &kv->peers[i], now_us, &budget);
+	}
 	return SCL_OK;
 }
 
@@ -1009,6 +1227,11 @@ scl_kv_peers(const struct scl_kv *kv, struct scl_kv_peer *out, size_t max)
 		out[n].held = 0;
 		for (const struct held *h = p->held; h; h = h->next)
 			out[n].held++;
+		out[n].durable = p->durable;
+		out[n].retained = 0;
+		for (const struct retained *r = p->ret; r; r = r->next)
+			out[n].retained++;
+		out[n].gap_abandoned = p->gap_abandoned;
 	}
 	return n;
 }

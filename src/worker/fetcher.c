@@ -1,12 +1,15 @@
 /*
- * fetcher.c - the fetcher thread of a worker's host: reads from the
- * capsule servers what the core asks for (a gap in a peer's chain, or
- * everything, for a worker starting late) and hands it to the main loop
- * as batch messages, which the core verifies like any peer's.
- *
- * Requests from the main loop: writer, u64 from, u64 to (FETCH_REQUEST_
- * BYTES), or empty (stop).  Messages back: a KVS batch message each, and
- * one empty frame once the catch-up is done.
+ * fetcher.c - the fetcher thread of a worker's host, its link to the
+ * capsule servers for everything but its own batches:
+ * - it reads what the core asks for (a gap in a peer's chain, or
+ *   everything, for a worker starting late) and hands it to the main
+ *   loop as batch messages, which the core verifies like any peer's;
+ * - it hands on to the servers the peers' batches the core says they
+ *   lack (kv.h "Hand-on"): a writer that died before storing them left
+ *   them with its peers only;
+ * - every DURABLE_POLL_MS it asks the servers how far a write quorum of
+ *   them holds each writer, for the core to free what it retained.
+ * The frames it exchanges with the main loop are in worker_int.h.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@
 
 #include <zmq.h>
 
+#include "scl/clock.h"
 #include "scl/codec.h"
 #include "scl/kv.h"
 #include "scl/proto.h"
@@ -88,7 +92,8 @@ fetch_range(struct host *h, struct scl_client *c, size_t i,
 			break;
 		if (b.n == 0 || scl_kv_msg_from_batch(&msg, &b) != SCL_OK)
 			break;
-		(void)zmq_send(s, msg.ptr, msg.len, 0);
+		(void)scl_worker__pipe_send(s, FETCH_BATCH, scl_buf_slice(&msg),
+		    0);
 		next = sq;
 	}
 	scl_err_clear();
@@ -148,7 +153,8 @@ done:
 		    "the peers' syncs", rq, h->opt.n_servers);
 	scl_err_clear();
 	free(writers);
-	(void)zmq_send(s, "", 0, 0); /* caught up */
+	(void)scl_worker__pipe_send(s, FETCH_CAUGHT_UP, scl_slice_of(NULL, 0),
+	    0);
 }
 
 /* What the core asked for of one writer. */
@@ -158,43 +164,197 @@ struct fetch_want {
 };
 
 #define FETCH_WANTS_MAX 64
+/* How often the servers are asked how far they hold each writer: the
+ * core frees what it retained for hand-on by this, and hands on what
+ * stays uncovered for 2 s. */
+#define DURABLE_POLL_MS 500
 
-/* Takes every queued request (waiting for the first) into @w, one entry
- * per writer: the core repeats a request until it is answered, so a
- * queue that grew while the fetcher was busy holds many stale copies.
- * A writer's latest request knows its newest applied seqno, so its
- * start wins; the ends are merged.  False on the stop signal. */
-static bool
-take_requests(void *s, struct fetch_want *w, size_t *nw)
+/* One round of work taken from the pipe. */
+struct fetch_work {
+	struct fetch_want want[FETCH_WANTS_MAX];
+	size_t n_want;
+	struct scl_buf *store;		/* batch messages to hand on, in order */
+	size_t n_store, cap_store;
+	bool stop;
+};
+
+/* A WANT: one entry per writer.  The core repeats a request until it is
+ * answered, so a queue that grew while the fetcher was busy holds many
+ * stale copies; a writer's latest request knows its newest applied
+ * seqno, so its start wins; the ends are merged. */
+static void
+take_want(struct fetch_work *f, struct scl_slice body)
 {
-	uint8_t req[FETCH_REQUEST_BYTES];
-	int flags = 0;
+	size_t k;
 
-	*nw = 0;
-	while (*nw < FETCH_WANTS_MAX) {
-		int got = zmq_recv(s, req, sizeof(req), flags);
-		size_t k;
-		if (got < 0) {
-			if (flags == 0 && zmq_errno() == EINTR)
-				continue;
-			return flags != 0; /* drained; or the context ended */
-		}
-		if (got != (int)sizeof(req))
-			return false; /* the stop signal */
-		flags = ZMQ_DONTWAIT;
-		for (k = 0; k < *nw; k++)
-			if (memcmp(w[k].writer, req, SCL_WRITER_BYTES) == 0)
-				break;
-		if (k == *nw) {
-			memcpy(w[k].writer, req, SCL_WRITER_BYTES);
-			w[k].to = 0;
-			(*nw)++;
-		}
-		w[k].from = scl_le64_load(req + SCL_WRITER_BYTES);
-		if (scl_le64_load(req + SCL_WRITER_BYTES + 8) > w[k].to)
-			w[k].to = scl_le64_load(req + SCL_WRITER_BYTES + 8);
+	if (body.len != FETCH_WANT_BYTES)
+		return;
+	for (k = 0; k < f->n_want; k++)
+		if (memcmp(f->want[k].writer, body.ptr, SCL_WRITER_BYTES) == 0)
+			break;
+	if (k == f->n_want) {
+		if (k == FETCH_WANTS_MAX)
+			return; /* asked again: the core repeats */
+		memcpy(f->want[k].writer, body.ptr, SCL_WRITER_BYTES);
+		f->want[k].to = 0;
+		f->n_want++;
 	}
-	return true;
+	f->want[k].from = scl_le64_load(body.ptr + SCL_WRITER_BYTES);
+	if (scl_le64_load(body.ptr + SCL_WRITER_BYTES + 8) > f->want[k].to)
+		f->want[k].to = scl_le64_load(body.ptr + SCL_WRITER_BYTES + 8);
+}
+
+static void
+take_store(struct fetch_work *f, struct scl_slice body)
+{
+	if (f->n_store == f->cap_store) {
+		size_t cap = f->cap_store ? 2 * f->cap_store : 8;
+		struct scl_buf *b = realloc(f->store, cap * sizeof(*b));
+		if (b == NULL)
+			return; /* handed on again later: the core repeats */
+		f->store = b;
+		f->cap_store = cap;
+	}
+	scl_buf_init(&f->store[f->n_store]);
+	if (scl_buf_set(&f->store[f->n_store], body) == SCL_OK)
+		f->n_store++;
+	else
+		scl_err_clear();
+}
+
+/* Takes every frame waiting, after waiting up to @timeout_ms for the
+ * first. */
+static void
+take_work(void *s, struct fetch_work *f, long timeout_ms)
+{
+	zmq_pollitem_t it = { s, 0, ZMQ_POLLIN, 0 };
+
+	f->n_want = 0;
+	if (zmq_poll(&it, 1, timeout_ms) <= 0)
+		return;
+	while (!f->stop) {
+		zmq_msg_t tag, body;
+		int more = 0;
+		size_t ml = sizeof(more);
+		zmq_msg_init(&tag);
+		if (zmq_msg_recv(&tag, s, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&tag);
+			return;
+		}
+		zmq_msg_init(&body);
+		if (zmq_getsockopt(s, ZMQ_RCVMORE, &more, &ml) == 0 && more)
+			(void)zmq_msg_recv(&body, s, 0);
+		if (zmq_msg_size(&tag) == 0)
+			f->stop = true;
+		else if (*(uint8_t *)zmq_msg_data(&tag) == FETCH_WANT)
+			take_want(f, scl_slice_of(zmq_msg_data(&body),
+			    zmq_msg_size(&body)));
+		else if (*(uint8_t *)zmq_msg_data(&tag) == FETCH_STORE)
+			take_store(f, scl_slice_of(zmq_msg_data(&body),
+			    zmq_msg_size(&body)));
+		zmq_msg_close(&body);
+		zmq_msg_close(&tag);
+	}
+}
+
+/* Hands on the batches the core says the servers lack, in the order it
+ * said them (a chain's earlier records first). */
+static void
+hand_on(struct host *h, struct scl_client *c, struct fetch_work *f)
+{
+	struct scl_capsule_batch b;
+	char ref[32];
+
+	scl_capsule_batch_init(&b);
+	for (size_t i = 0; i < f->n_store; i++) {
+		if (scl_kv_msg_to_batch(scl_buf_slice(&f->store[i]), &b) ==
+			SCL_OK) {
+			scl_capsule_record_ref(ref, b.writer, b.first_seqno);
+			if (scl_client_append(c, &b, h->opt.write_quorum,
+				NULL) == SCL_OK)
+				scl_log(&h->w->opt.log, SCL_LOG_INFO, "worker",
+				    "handed on %s..%llu, which its writer did "
+				    "not store", ref, (unsigned long long)(
+				    b.first_seqno + b.n - 1));
+			else
+				scl_log(&h->w->opt.log, SCL_LOG_WARN, "worker",
+				    "could not hand on %s: %s", ref,
+				    scl_err_last());
+		}
+		scl_err_clear();
+		scl_buf_dispose(&f->store[i]);
+	}
+	f->n_store = 0;
+	scl_capsule_batch_dispose(&b);
+}
+
+/* Every writer's seqnos as each server reports them. */
+struct durable_poll {
+	size_t n, n_servers;
+	struct {
+		uint8_t writer[SCL_WRITER_BYTES];
+		uint64_t seqno[SCL_CLIENT_SERVERS_MAX];
+	} w[SCL_CORE_DURABLE_MAX];
+};
+
+static void
+keep_head(void *ctx, size_t server, const struct scl_heartbeat *hb)
+{
+	struct durable_poll *d = ctx;
+	size_t k;
+
+	for (k = 0; k < d->n; k++)
+		if (memcmp(d->w[k].writer, hb->writer, SCL_WRITER_BYTES) == 0)
+			break;
+	if (k == d->n) {
+		if (k == SCL_CORE_DURABLE_MAX)
+			return;
+		memset(&d->w[k], 0, sizeof(d->w[k]));
+		memcpy(d->w[k].writer, hb->writer, SCL_WRITER_BYTES);
+		d->n++;
+	}
+	if (server < SCL_CLIENT_SERVERS_MAX)
+		d->w[k].seqno[server] = hb->seqno;
+}
+
+static int
+cmp_desc(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Asks the servers how far a write quorum of them holds each writer and
+ * tells the main loop: the W-th highest head of each. */
+static void
+poll_durable(struct host *h, struct scl_client *c, void *s,
+    struct durable_poll *d)
+{
+	unsigned w = h->opt.write_quorum ? h->opt.write_quorum : 1;
+	struct scl_buf body;
+
+	d->n = 0;
+	if (scl_client_each_head(c, h->name, w, keep_head, d) != SCL_OK) {
+		scl_err_clear(); /* fewer than W answered: nothing is known */
+		return;
+	}
+	scl_buf_init(&body);
+	for (size_t k = 0; k < d->n; k++) {
+		uint8_t seqno[8];
+		qsort(d->w[k].seqno, h->opt.n_servers, sizeof(uint64_t),
+		    cmp_desc);
+		scl_le64_store(seqno, d->w[k].seqno[w - 1]);
+		if (scl_buf_append(&body, d->w[k].writer, SCL_WRITER_BYTES) !=
+			SCL_OK ||
+		    scl_buf_append(&body, seqno, sizeof(seqno)) != SCL_OK)
+			break;
+	}
+	if (d->n && body.len == d->n * FETCH_DURABLE_ENTRY_BYTES)
+		(void)scl_worker__pipe_send(s, FETCH_DURABLE,
+		    scl_buf_slice(&body), 0);
+	scl_err_clear();
+	scl_buf_dispose(&body);
 }
 
 void *
@@ -203,12 +363,15 @@ scl_worker__fetcher_main(void *arg)
 	struct host *h = arg;
 	struct scl_zsock_options zo = SCL_ZSOCK_OPTIONS_INIT;
 	struct scl_client *c = NULL;
-	struct fetch_want *w = calloc(FETCH_WANTS_MAX, sizeof(*w));
-	size_t nw, rotate = 0;
+	struct fetch_work *f = calloc(1, sizeof(*f));
+	struct durable_poll *d = calloc(1, sizeof(*d));
+	uint64_t next_poll = 0;
+	size_t rotate = 0;
 	void *s = NULL;
 
 	zo.connect = "inproc://fetcher";
-	if (w == NULL || scl_zsock_open(&s, h->zctx, ZMQ_PAIR, &zo) != SCL_OK ||
+	if (f == NULL || d == NULL ||
+	    scl_zsock_open(&s, h->zctx, ZMQ_PAIR, &zo) != SCL_OK ||
 	    scl_client_new(&c, h->opt.servers, h->opt.n_servers, &h->copt) !=
 		SCL_OK) {
 		scl_worker__thread_failed(h, "fetcher");
@@ -216,25 +379,37 @@ scl_worker__fetcher_main(void *arg)
 	}
 	if (h->opt.catch_up)
 		catch_up(h, c, s);
-	while (!atomic_load(&h->closing) && take_requests(s, w, &nw)) {
-		for (size_t i = 0; i < nw; i++) {
-			uint64_t from = w[i].from;
+	while (!atomic_load(&h->closing) && !f->stop) {
+		uint64_t now = scl_clock_mono_ms();
+		take_work(s, f, next_poll > now ? (long)(next_poll - now) : 0);
+		for (size_t i = 0; i < f->n_want; i++) {
+			uint64_t from = f->want[i].from;
 			/* Any server may have it; start with a different
 			 * one each time so that one that lags does not
 			 * stall everyone. */
 			for (size_t k = 0; k < h->opt.n_servers &&
-			     from <= w[i].to; k++)
+			     from <= f->want[i].to; k++)
 				from = fetch_range(h, c, (rotate + k) %
-				    h->opt.n_servers, w[i].writer, from,
-				    w[i].to, s);
+				    h->opt.n_servers, f->want[i].writer, from,
+				    f->want[i].to, s);
 			rotate++;
+		}
+		hand_on(h, c, f);
+		if (scl_clock_mono_ms() >= next_poll) {
+			poll_durable(h, c, s, d);
+			next_poll = scl_clock_mono_ms() + DURABLE_POLL_MS;
 		}
 	}
 done:
-	free(w);
+	if (f) {
+		for (size_t i = 0; i < f->n_store; i++)
+			scl_buf_dispose(&f->store[i]);
+		free(f->store);
+	}
+	free(f);
+	free(d);
 	scl_client_free(c);
 	if (s)
 		zmq_close(s);
 	return NULL;
 }
-

@@ -111,17 +111,37 @@ out_batch(struct host *h, const struct scl_core_output *o)
 		to_appender(h, scl_buf_slice(&h->frame), o->msg.len);
 }
 
-static void
-out_fetch(struct host *h, const struct scl_core_output *o)
+bool
+scl_worker__pipe_send(void *s, enum fetch_tag tag, struct scl_slice body,
+    int flags)
 {
-	uint8_t req[FETCH_REQUEST_BYTES];
+	uint8_t t = (uint8_t)tag;
+
+	if (zmq_send(s, &t, 1, flags | (body.len ? ZMQ_SNDMORE : 0)) < 0)
+		return false;
+	return body.len == 0 || zmq_send(s, body.ptr, body.len, flags) >= 0;
+}
+
+/* FETCH: the fetcher reads the range from the servers; STORE: it hands
+ * the batch on to them.  A request that would block is dropped: the
+ * core asks again. */
+static void
+out_fetcher(struct host *h, const struct scl_core_output *o)
+{
+	uint8_t want[FETCH_WANT_BYTES];
 
 	if (h->fetch == NULL)
 		return;
-	memcpy(req, o->writer, SCL_WRITER_BYTES);
-	scl_le64_store(req + SCL_WRITER_BYTES, o->from);
-	scl_le64_store(req + SCL_WRITER_BYTES + 8, o->to);
-	(void)zmq_send(h->fetch, req, sizeof(req), ZMQ_DONTWAIT);
+	if (o->kind == SCL_KV_OUT_STORE) {
+		(void)scl_worker__pipe_send(h->fetch, FETCH_STORE, o->msg,
+		    ZMQ_DONTWAIT);
+		return;
+	}
+	memcpy(want, o->writer, SCL_WRITER_BYTES);
+	scl_le64_store(want + SCL_WRITER_BYTES, o->from);
+	scl_le64_store(want + SCL_WRITER_BYTES + 8, o->to);
+	(void)scl_worker__pipe_send(h->fetch, FETCH_WANT,
+	    scl_slice_of(want, sizeof(want)), ZMQ_DONTWAIT);
 }
 
 /* Takes the replica's state from a KV reply and sends its outputs where
@@ -144,8 +164,12 @@ dispatch(struct host *h, struct scl_slice body, struct scl_slice *results)
 			out_batch(h, &o);
 		else if (o.kind == SCL_KV_OUT_SYNC)
 			publish(h, o.msg);
+		else if (o.kind == SCL_KV_OUT_NOTICE)
+			scl_log(&h->w->opt.log, SCL_LOG_WARN, "worker",
+			    "core: %.*s", (int)o.msg.len,
+			    (const char *)o.msg.ptr);
 		else
-			out_fetch(h, &o);
+			out_fetcher(h, &o);
 	}
 	*results = r.results;
 	return SCL_OK;
@@ -250,28 +274,70 @@ scl_worker__read_router(struct host *h)
 	receive_run(h);
 }
 
+/* What the servers hold, for the core's hand-on (fetcher.c polls). */
+static void
+durable_heads(struct host *h, struct scl_slice body)
+{
+	struct scl_core_durable heads[SCL_CORE_DURABLE_MAX];
+	struct scl_slice results;
+	size_t n = 0;
+
+	for (; n < SCL_CORE_DURABLE_MAX &&
+	     body.len >= FETCH_DURABLE_ENTRY_BYTES; n++) {
+		memcpy(heads[n].writer, body.ptr, SCL_WRITER_BYTES);
+		heads[n].seqno = scl_le64_load(body.ptr + SCL_WRITER_BYTES);
+		body.ptr += FETCH_DURABLE_ENTRY_BYTES;
+		body.len -= FETCH_DURABLE_ENTRY_BYTES;
+	}
+	if (n == 0 ||
+	    scl_core_durable_encode(&h->req, scl_clock_wall_us(), heads, n) !=
+		SCL_OK ||
+	    scl_worker__kv_call(h, scl_buf_slice(&h->req), &results) != SCL_OK)
+		scl_log(&h->w->opt.log, SCL_LOG_WARN, "worker",
+		    "the core refused the servers' heads: %s", scl_err_last());
+	scl_err_clear();
+	if (h->more)
+		(void)scl_worker__tick(h);
+	scl_buf_clear(&h->req);
+}
+
 void
 scl_worker__read_fetcher(struct host *h)
 {
 	for (;;) {
-		zmq_msg_t m;
-		zmq_msg_init(&m);
-		if (zmq_msg_recv(&m, h->fetch, ZMQ_DONTWAIT) < 0) {
-			zmq_msg_close(&m);
+		zmq_msg_t tag, body;
+		int more = 0;
+		size_t ml = sizeof(more);
+		struct scl_slice b;
+		zmq_msg_init(&tag);
+		if (zmq_msg_recv(&tag, h->fetch, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&tag);
 			return;
 		}
-		if (zmq_msg_size(&m) == 0) {
+		zmq_msg_init(&body);
+		if (zmq_getsockopt(h->fetch, ZMQ_RCVMORE, &more, &ml) == 0 &&
+		    more)
+			(void)zmq_msg_recv(&body, h->fetch, 0);
+		b = scl_slice_of(zmq_msg_data(&body), zmq_msg_size(&body));
+		switch (zmq_msg_size(&tag) ? *(uint8_t *)zmq_msg_data(&tag)
+					   : 0) {
+		case FETCH_CAUGHT_UP:
 			h->caught_up = true;
 			scl_log(&h->w->opt.log, SCL_LOG_INFO, "worker",
 			    "caught up with the capsule servers");
-		} else {
+			break;
+		case FETCH_BATCH:
 			h->fetched_in++;
 			scl_buf_clear(&h->req);
-			receive_add(h, scl_slice_of(zmq_msg_data(&m),
-			    zmq_msg_size(&m)));
+			receive_add(h, b);
 			receive_run(h);
+			break;
+		case FETCH_DURABLE:
+			durable_heads(h, b);
+			break;
 		}
-		zmq_msg_close(&m);
+		zmq_msg_close(&body);
+		zmq_msg_close(&tag);
 	}
 }
 

@@ -136,9 +136,29 @@ struct host {
 /* Frames the pipe to the appender holds each side: a backstop, far
  * above what the byte bound lets through in batches of any useful size. */
 #define APPEND_PIPE_FRAMES 65536
-/* A fetch request to the fetcher: writer, u64 from, u64 to. */
-#define FETCH_REQUEST_BYTES (SCL_WRITER_BYTES + 16)
+/*
+ * Frames between the main loop and the fetcher: a one-byte tag, then
+ * (in the same ZeroMQ message, as a second frame) its body.  To the
+ * fetcher: WANT (writer, u64 from, u64 to: fetch these), STORE (a peer's
+ * batch message the servers lack: hand it on), or an empty frame (stop).
+ * From it: BATCH (a fetched batch message), CAUGHT_UP (no body), and
+ * DURABLE (n x (writer, u64 seqno): a write quorum of servers holds each
+ * writer's chain through seqno).
+ */
+enum fetch_tag {
+	FETCH_WANT = 'F',
+	FETCH_STORE = 'S',
+	FETCH_BATCH = 'B',
+	FETCH_CAUGHT_UP = 'C',
+	FETCH_DURABLE = 'D',
+};
+#define FETCH_WANT_BYTES (SCL_WRITER_BYTES + 16)
+#define FETCH_DURABLE_ENTRY_BYTES (SCL_WRITER_BYTES + 8)
 
+/* Sends a tagged frame (@body may be empty) on an inproc pipe; false if
+ * the pipe would block or is gone. */
+bool scl_worker__pipe_send(void *s, enum fetch_tag tag, struct scl_slice body,
+    int flags);
 /* Said in the log and to each client refused: the MiB waiting. */
 #define SCL_WORKER_REFUSING_WRITES "the servers do not hold the last %llu " \
 	"MiB of writes yet: writes are refused until they do (reads go on)"

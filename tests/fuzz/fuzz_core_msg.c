@@ -155,6 +155,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 8:
 		kv_reply(in);
 		break;
+	case 9:
+		if (scl_core_durable_decode(&now, &n, &list, in) == SCL_OK) {
+			struct scl_core_durable d;
+			uint16_t seen = 0;
+			while (scl_core_durable_next(&list, &d))
+				seen++;
+			if (seen != n)
+				abort();
+		}
+		break;
 	default:
 		results(in, data[0] >> 4);
 	}

@@ -423,6 +423,14 @@ main(int argc, char **argv)
 			check(scl_core_kv_reply_finish(&cm, &kvh,
 			    scl_buf_slice(&res)), "kv");
 			put_tagged("core_msg", 7, 8, cm.ptr + 2, cm.len - 2);
+			/* 9: KV_DURABLE */
+			{
+				struct scl_core_durable dh = { { 9 }, 12 };
+				check(scl_core_durable_encode(&cm, 7, &dh, 1),
+				    "durable");
+				put_tagged("core_msg", 9, 9, cm.ptr + 1,
+				    cm.len - 1);
+			}
 			/* 0: an error reply to KV_OPS ('V' >> 4 == 5) */
 			check(scl_core_reply_error(&cm, 5, SCL_EVERIFY, "no"),
 			    "error");
