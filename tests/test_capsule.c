@@ -189,6 +189,8 @@ test_capsule_record_decode_rejections(void **state)
 
 	(void)state;
 	tcap_init(&t, SCL_AEAD_AES256GCM, 6);
+	/* Records v2 first: the layout with a stored nonce. */
+	assert_scl_ok(scl_capsule_writer_set_record_version(t.w, 2));
 	tcap_append(&t, 8, 8);
 	scl_buf_init(&b);
 	assert_scl_ok(scl_buf_set(&b, scl_buf_slice(&t.src.rec[7])));
@@ -199,10 +201,10 @@ test_capsule_record_decode_rejections(void **state)
 	for (size_t n = 0; n < b.len; n++)
 		assert_scl_fails(scl_capsule_record_decode(&r,
 		    scl_slice_of(b.ptr, n)), SCL_EFORMAT, NULL);
-	assert_int_equal(r.version, SCL_RECORD_VERSION);
-	b.ptr[0] = 3;
+	assert_int_equal(r.version, 2);
+	b.ptr[0] = 4;
 	assert_scl_fails(scl_capsule_record_decode(&r, scl_buf_slice(&b)),
-	    SCL_EVERSION, "version 3; this build reads versions 1 to 2");
+	    SCL_EVERSION, "version 4; this build reads versions 1 to 3");
 	b.ptr[0] = 0;
 	assert_scl_fails(scl_capsule_record_decode(&r, scl_buf_slice(&b)),
 	    SCL_EVERSION, "version 0;");
@@ -222,6 +224,27 @@ test_capsule_record_decode_rejections(void **state)
 	assert_scl_ok(scl_buf_append(&b, "x", 1));
 	assert_scl_fails(scl_capsule_record_decode(&r, scl_buf_slice(&b)),
 	    SCL_EFORMAT, "trailing");
+	/* Records v3: the key salt where the nonce was, 4 bytes longer. */
+	assert_scl_ok(scl_capsule_writer_set_record_version(t.w, 3));
+	tcap_append(&t, 8, 8);
+	assert_scl_ok(scl_buf_set(&b, scl_buf_slice(&t.src.rec[15])));
+	assert_scl_ok(scl_capsule_record_decode(&r, scl_buf_slice(&b)));
+	assert_int_equal(r.version, 3);
+	assert_int_equal(r.seqno, 16);
+	assert_null(r.nonce);
+	assert_non_null(r.key_salt);
+	for (size_t n = 0; n < b.len; n++)
+		assert_scl_fails(scl_capsule_record_decode(&r,
+		    scl_slice_of(b.ptr, n)), SCL_EFORMAT, NULL);
+	b.ptr[108] = 4; /* link count: 16 needs 4, offset 108 in v3 */
+	assert_scl_ok(scl_capsule_record_decode(&r, scl_buf_slice(&b)));
+	b.ptr[108] = 5;
+	assert_scl_fails(scl_capsule_record_decode(&r, scl_buf_slice(&b)),
+	    SCL_EFORMAT, "5 links, but seqno 16 needs 4");
+	b.ptr[108] = 4;
+	memset(b.ptr + 88, 0, SCL_RECORD_KEY_SALT_BYTES);
+	assert_scl_fails(scl_capsule_record_decode(&r, scl_buf_slice(&b)),
+	    SCL_EFORMAT, "sealed record without a key salt");
 	scl_buf_dispose(&b);
 	tcap_dispose(&t);
 }
@@ -246,8 +269,8 @@ test_capsule_records_v1_and_v2_share_a_chain(void **state)
 
 	(void)state;
 	tcap_init(&t, SCL_AEAD_AES256GCM, 11);
-	assert_scl_fails(scl_capsule_writer_set_record_version(t.w, 3),
-	    SCL_EVERSION, "record version 3");
+	assert_scl_fails(scl_capsule_writer_set_record_version(t.w, 4),
+	    SCL_EVERSION, "record version 4");
 	assert_scl_ok(scl_capsule_writer_set_record_version(t.w, 1));
 	tcap_append(&t, 35, 5);
 	/* One batch across the switch: its heartbeat (v2 record 40) covers
@@ -650,6 +673,82 @@ test_capsule_keyring_round_trip(void **state)
 	tcap_dispose(&t);
 }
 
+/*
+ * Two copies of one writer's state (a restored backup, a cloned home)
+ * seal the same seqno with different content.  Records v3 seal each
+ * under a key from the copy's own random 128-bit salt, so the (key,
+ * nonce) pair never repeats; both records still open and verify.  (With
+ * records v2 the two nonces differed only in 4 random bytes under one
+ * key: a 2^-32 chance per re-seal of a repeat, which with GCM reveals
+ * the XOR of the plaintexts and permits forgeries.)
+ */
+static void
+test_capsule_copies_of_a_writer_never_share_a_key(void **state)
+{
+	struct tcap t;
+	struct scl_capsule_writer *a, *b;
+	struct scl_capsule_batch ba, bb;
+	struct scl_record ra, rb;
+	struct scl_buf pa, pb;
+	uint8_t na[12], nb[12], ka[32], kb[32];
+
+	(void)state;
+	tcap_init(&t, SCL_AEAD_AES256GCM, 31);
+	tcap_append(&t, 5, 5);
+	assert_scl_ok(scl_capsule_writer_new(&a, t.name, SCL_AEAD_AES256GCM,
+	    &t.owner, t.keys.epochs[0].epoch, t.keys.epochs[0].key,
+	    scl_capsule_writer_head(t.w)));
+	assert_scl_ok(scl_capsule_writer_new(&b, t.name, SCL_AEAD_AES256GCM,
+	    &t.owner, t.keys.epochs[0].epoch, t.keys.epochs[0].key,
+	    scl_capsule_writer_head(t.w)));
+	scl_capsule_batch_init(&ba);
+	scl_capsule_batch_init(&bb);
+	assert_scl_ok(scl_capsule_writer_append(a, &ba, SCL_RECORD_DATA,
+	    scl_slice_of("left", 4)));
+	assert_scl_ok(scl_capsule_writer_append(b, &bb, SCL_RECORD_DATA,
+	    scl_slice_of("right", 5)));
+	assert_scl_ok(scl_capsule_record_decode(&ra,
+	    scl_capsule_batch_record(&ba, 0)));
+	assert_scl_ok(scl_capsule_record_decode(&rb,
+	    scl_capsule_batch_record(&bb, 0)));
+	assert_int_equal(ra.version, 3);
+	assert_int_equal(ra.seqno, 6);
+	assert_int_equal(rb.seqno, 6);
+	/* The same nonce (the seqno), under different keys. */
+	scl_capsule_record_nonce(na, &ra);
+	scl_capsule_record_nonce(nb, &rb);
+	assert_memory_equal(na, nb, 12);
+	assert_memory_not_equal(ra.key_salt, rb.key_salt,
+	    SCL_RECORD_KEY_SALT_BYTES);
+	scl_capsule_record_key(ka, t.keys.epochs[0].key, t.name,
+	    t.owner.public_key, t.keys.epochs[0].epoch, ra.key_salt);
+	scl_capsule_record_key(kb, t.keys.epochs[0].key, t.name,
+	    t.owner.public_key, t.keys.epochs[0].epoch, rb.key_salt);
+	assert_memory_not_equal(ka, kb, 32);
+	/* Each opens with the data key alone, as any reader's would. */
+	scl_buf_init(&pa);
+	scl_buf_init(&pb);
+	assert_scl_ok(scl_capsule_record_open(&pa, &ra, SCL_AEAD_AES256GCM,
+	    t.keys.epochs[0].key));
+	assert_scl_ok(scl_capsule_record_open(&pb, &rb, SCL_AEAD_AES256GCM,
+	    t.keys.epochs[0].key));
+	assert_memory_equal(pa.ptr, "left", 4);
+	assert_memory_equal(pb.ptr, "right", 5);
+	/* A flipped salt bit changes the key: the record no longer opens. */
+	((uint8_t *)ba.data.ptr)[88] ^= 1;
+	assert_scl_ok(scl_capsule_record_decode(&ra,
+	    scl_capsule_batch_record(&ba, 0)));
+	assert_scl_fails(scl_capsule_record_open(&pa, &ra, SCL_AEAD_AES256GCM,
+	    t.keys.epochs[0].key), SCL_EVERIFY, NULL);
+	scl_buf_dispose(&pa);
+	scl_buf_dispose(&pb);
+	scl_capsule_batch_dispose(&ba);
+	scl_capsule_batch_dispose(&bb);
+	scl_capsule_writer_free(a);
+	scl_capsule_writer_free(b);
+	tcap_dispose(&t);
+}
+
 int
 main(void)
 {
@@ -670,6 +769,7 @@ main(void)
 		cmocka_unit_test(test_capsule_certified_writer),
 		cmocka_unit_test(test_capsule_writer_rules),
 		cmocka_unit_test(test_capsule_keyring_round_trip),
+		cmocka_unit_test(test_capsule_copies_of_a_writer_never_share_a_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

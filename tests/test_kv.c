@@ -550,7 +550,7 @@ assert_records_version(struct scl_slice msg, uint16_t version)
 
 /*
  * A replica held at records v1 (for servers of an older build) among
- * replicas writing v2: its batches hold v1 records, and every replica
+ * replicas writing the newest: its batches hold v1 records, and every replica
  * converges through the same loss, duplication and reordering.
  */
 static void
@@ -574,7 +574,7 @@ test_kv_mixed_record_versions_converge(void **state)
 			bool from_v1 = memcmp(s.store[k].writer,
 			    scl_kv_writer(s.kv[0]), 32) == 0;
 			assert_records_version(scl_buf_slice(&s.store[k].bytes),
-			    from_v1 ? 1 : 2);
+			    from_v1 ? 1 : SCL_RECORD_VERSION);
 			seen[from_v1 ? 1 : 2]++;
 		}
 		sim_stop(&s);
@@ -589,13 +589,13 @@ test_kv_mixed_record_versions_converge(void **state)
 		scl_kv_free(s.kv[0]);
 		s.kv[0] = NULL;
 		memset(&v1, 0, sizeof(v1));
-		v1.record_version = 3;
+		v1.record_version = SCL_RECORD_VERSION + 1;
 		v1.meta = scl_buf_slice(&s.t.meta_bytes);
 		v1.keys = &s.t.keys;
 		v1.sign = &s.keys[0];
 		v1.actors = s.actors;
 		assert_scl_fails(scl_kv_new(&s.kv[0], &v1), SCL_EVERSION,
-		    "record version 3");
+		    "record version 4");
 		scl_sign_key_wipe(&s.keys[0]);
 		s.n = 0;
 		sim_stop(&s);
@@ -942,6 +942,44 @@ test_kv_lost_tail_given_up(void **state)
 	sim_stop(&s);
 }
 
+/*
+ * More writers than a SYNC carries heads (16): one replica slot restarts
+ * as a new writer 18 times, as a worker killed and restarted would, so
+ * the capsule ends with 20 writers.  A replica started last, which can
+ * learn of the old writers only from its peers' SYNCs, must still reach
+ * every one of them: SYNCs take the heads in turn.
+ */
+static void
+test_kv_sync_reaches_every_writer(void **state)
+{
+	struct sim s;
+	uint64_t through;
+
+	(void)state;
+	sim_start(&s, 3, 12, 0, 0, NULL);
+	for (int round = 0; round < 18; round++) {
+		scl_kv_free(s.kv[2]);
+		scl_sign_key_wipe(&s.keys[2]);
+		replica_open(&s, 2, NULL);
+		for (int k = 0; k < 3; k++)
+			local_op(&s, 2);
+		assert_scl_ok(scl_kv_flush(s.kv[2], &through));
+		assert_scl_ok(scl_kv_drain(s.kv[2]));
+		pump(&s, 2, false);
+		sim_settle(&s);
+	}
+	replica_open(&s, 3, NULL);
+	s.n = 4;
+	sim_settle(&s);
+	check_converged(&s);
+	{
+		struct scl_kv_stats st;
+		scl_kv_stats(s.kv[3], &st);
+		assert_int_equal(st.writers, 20);
+	}
+	sim_stop(&s);
+}
+
 int
 main(void)
 {
@@ -955,6 +993,7 @@ main(void)
 		cmocka_unit_test(test_kv_mixed_record_versions_converge),
 		cmocka_unit_test(test_kv_dead_writer_handed_on),
 		cmocka_unit_test(test_kv_lost_tail_given_up),
+		cmocka_unit_test(test_kv_sync_reaches_every_writer),
 	};
 	if (scl_init() != SCL_OK)
 		return 1;

@@ -1,11 +1,11 @@
 /*
- * test_vectors.c - known-answer vectors of format v1, with records v1
- * and v2.
+ * test_vectors.c - known-answer vectors of format v1, with records v1,
+ * v2 and v3.
  *
  * Fixed inputs (seeds, keys, times, salts) must produce exactly the bytes
- * in tests/vectors/capsule_v1.txt (records v1) and records_v2.txt (the
- * same capsule written with records v2), which docs/FORMAT.md
- * reproduces; a conforming implementation in any language can check
+ * in tests/vectors/capsule_v1.txt (records v1), records_v2.txt and
+ * records_v3.txt (the same capsule written with records v2 and v3),
+ * which docs/FORMAT.md reproduces; a conforming implementation in any language can check
  * itself against them.  Beyond the frozen bytes, the test cross-checks
  * what it can against independent implementations: the owner key against
  * RFC 8032, every sealed body against libsodium's own AES-256-GCM and
@@ -50,16 +50,23 @@ check_libsodium_seal(enum scl_aead_suite suite, const uint8_t key[32],
     const struct scl_record *r, const char *payload)
 {
 	size_t n = strlen(payload);
-	uint8_t *ct = malloc(n + 16);
+	uint8_t *ct = malloc(n + 16), nonce[12];
 	unsigned long long clen;
 
+	/* v1, v2: the stored nonce; v3: the seqno and four zero bytes */
+	memset(nonce, 0, sizeof(nonce));
+	if (r->nonce)
+		memcpy(nonce, r->nonce, 12);
+	else
+		for (int i = 0; i < 8; i++)
+			nonce[i] = (uint8_t)(r->seqno >> (8 * i));
 	if (suite == SCL_AEAD_CHACHA20POLY1305) {
 		crypto_aead_chacha20poly1305_ietf_encrypt(ct, &clen,
 		    (const uint8_t *)payload, n, r->header.ptr, r->header.len,
-		    NULL, r->nonce, key);
+		    NULL, nonce, key);
 	} else if (crypto_aead_aes256gcm_is_available()) {
 		crypto_aead_aes256gcm_encrypt(ct, &clen, (const uint8_t *)payload,
-		    n, r->header.ptr, r->header.len, NULL, r->nonce, key);
+		    n, r->header.ptr, r->header.len, NULL, nonce, key);
 	} else {
 		free(ct);
 		return;
@@ -135,6 +142,17 @@ generate(enum scl_aead_suite suite, uint16_t record_version)
 	assert_scl_ok(scl_capsule_writer_new(&w, name, suite, &owner, 1,
 	    data_key, &head));
 	assert_scl_ok(scl_capsule_writer_set_record_version(w, record_version));
+	if (record_version >= 3) {
+		/* The writer's key salt, fixed here; random in real use. */
+		uint8_t ks[SCL_RECORD_KEY_SALT_BYTES];
+		for (int i = 0; i < SCL_RECORD_KEY_SALT_BYTES; i++)
+			ks[i] = (uint8_t)(0xa0 + i);
+		assert_scl_ok(scl_capsule_writer_set_key_salt(w, ks));
+		scl_capsule_record_key(subkey, data_key, name, owner.public_key,
+		    1, ks);
+		snprintf(key, sizeof(key), "%s.record_key", sname);
+		emit(key, subkey, 32);
+	}
 	scl_capsule_batch_init(&b);
 	for (int i = 0; i < 3; i++) {
 		uint8_t salt[4] = { (uint8_t)(4 * i + 1), (uint8_t)(4 * i + 2),
@@ -150,7 +168,7 @@ generate(enum scl_aead_suite suite, uint16_t record_version)
 		check_libsodium_seal(suite, subkey, &r, payloads[i]);
 		assert_scl_ok(scl_capsule_record_hash(hash, &r));
 		assert_memory_equal(hash, b.hashes[i], 32);
-		if (record_version == 2)
+		if (record_version >= 2)
 			check_libsodium_sha256(&r, hash);
 		snprintf(key, sizeof(key), "%s.record%d", sname, i + 1);
 		emit(key, scl_capsule_batch_record(&b, (size_t)i).ptr,
@@ -243,12 +261,22 @@ test_vectors_records_v2_match_the_frozen_format(void **state)
 					   "vectors, records v2 (SHA-256)");
 }
 
+static void
+test_vectors_records_v3_match_the_frozen_format(void **state)
+{
+	(void)state;
+	check_vectors(3, "records_v3.txt", "SCL format v1 known-answer "
+					   "vectors, records v3 (SHA-256, "
+					   "salted record keys)");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vectors_records_v1_match_the_frozen_format),
 		cmocka_unit_test(test_vectors_records_v2_match_the_frozen_format),
+		cmocka_unit_test(test_vectors_records_v3_match_the_frozen_format),
 	};
 	if (scl_init() != SCL_OK)
 		return 1;

@@ -30,11 +30,15 @@ extern "C" {
 
 #define SCL_FORMAT_VERSION 1	/* metadata, heartbeats, proofs, evidence */
 /*
- * Records: v1 hash with BLAKE2b-256, v2 (the same bytes) with SHA-256.
- * This build writes v2 and reads both; a chain may hold both, as each
- * record's hash follows its own version (docs/FORMAT.md "Records").
+ * Records: v1 hash with BLAKE2b-256, v2 (the same bytes) with SHA-256;
+ * v3 hashes with SHA-256 and seals under a key derived from a 16-byte
+ * random salt each writer draws when it starts, so that two copies of
+ * one writer (a restored backup) never seal under the same key and
+ * nonce.  This build writes v3 and reads all three; a chain may hold
+ * them all, as each record's hash follows its own version
+ * (docs/FORMAT.md "Records").
  */
-#define SCL_RECORD_VERSION 2
+#define SCL_RECORD_VERSION 3
 #define SCL_RECORD_VERSION_MIN 1
 #define SCL_NAME_BYTES 32	/* capsule name: BLAKE2b-256 of metadata */
 #define SCL_WRITER_BYTES 32	/* writer id: the writer's Ed25519 key */
@@ -52,7 +56,9 @@ extern "C" {
 #define SCL_EPOCHS_MAX 1024
 #define SCL_PROOF_STEPS_MAX 160		/* 2 * 64 + slack, see FORMAT.md */
 
-#define SCL_RECORD_FIXED_BYTES 108	/* header bytes before the links */
+#define SCL_RECORD_FIXED_BYTES 108	/* v1, v2: header bytes before links */
+#define SCL_RECORD_FIXED_BYTES_V3 112	/* v3: the key salt is 16 bytes */
+#define SCL_RECORD_KEY_SALT_BYTES 16
 #define SCL_HEARTBEAT_BYTES 180
 #define SCL_CERT_BYTES 204
 #define SCL_RECORD_NONCE_SALT_BYTES 4
@@ -169,7 +175,11 @@ struct scl_record {
 	uint64_t seqno;		/* >= 1 */
 	uint64_t lamport;
 	uint32_t epoch;		/* data key epoch; 0 when not sealed */
-	const uint8_t *nonce;	/* SCL_AEAD_NONCE_BYTES */
+	/* v1, v2: the stored nonce (SCL_AEAD_NONCE_BYTES); v3: NULL, the
+	 * nonce is the seqno (scl_capsule_record_nonce) */
+	const uint8_t *nonce;
+	/* v3: the writer's key salt (SCL_RECORD_KEY_SALT_BYTES); else NULL */
+	const uint8_t *key_salt;
 	uint8_t n_links;
 	uint8_t n_merge;
 	const uint8_t *links;	/* n_links * 32 bytes */
@@ -255,14 +265,30 @@ const uint8_t *scl_capsule_keyring_key(const struct scl_capsule_keyring *k,
     uint32_t epoch);
 
 /**
- * The AEAD key a writer uses in an epoch: KDF(data key, "scl writer key
- * v1", capsule || writer || epoch).  Distinct writers get distinct keys, so
- * nonces (seqno || salt) never collide across writers.
+ * The AEAD key of records v1 and v2 in an epoch: KDF(data key, "scl
+ * writer key v1", capsule || writer || epoch).  Distinct writers get
+ * distinct keys, so nonces (seqno || salt) never collide across writers.
  */
 void scl_capsule_writer_key(uint8_t out[SCL_AEAD_KEY_BYTES],
     const uint8_t data_key[SCL_AEAD_KEY_BYTES],
     const uint8_t capsule[SCL_NAME_BYTES],
     const uint8_t writer[SCL_WRITER_BYTES], uint32_t epoch);
+
+/**
+ * The AEAD key of records v3: KDF(data key, "scl record key v3", capsule
+ * || writer || epoch || key salt).  The salt is random per writer start,
+ * so even two copies of one writer's state seal under distinct keys.
+ */
+void scl_capsule_record_key(uint8_t out[SCL_AEAD_KEY_BYTES],
+    const uint8_t data_key[SCL_AEAD_KEY_BYTES],
+    const uint8_t capsule[SCL_NAME_BYTES],
+    const uint8_t writer[SCL_WRITER_BYTES], uint32_t epoch,
+    const uint8_t salt[SCL_RECORD_KEY_SALT_BYTES]);
+
+/** The AEAD nonce of a sealed record: the stored one (v1, v2), or the
+ * seqno (8 bytes LE) and 4 zero bytes (v3). */
+void scl_capsule_record_nonce(uint8_t out[SCL_AEAD_NONCE_BYTES],
+    const struct scl_record *r);
 
 /* --- Sources: where verification reads records from ------------------- */
 
@@ -508,7 +534,14 @@ SCL_NODISCARD enum scl_err scl_capsule_writer_append(
     struct scl_capsule_writer *w, struct scl_capsule_batch *b,
     enum scl_record_type type, struct scl_slice payload);
 
-/** As append, with caller-chosen Lamport time and nonce salt (tests, KATs). */
+/** Records v3 seal under a key from this salt instead of the random one
+ * the writer drew (known-answer tests only: a salt must never repeat). */
+SCL_NODISCARD enum scl_err scl_capsule_writer_set_key_salt(
+    struct scl_capsule_writer *w,
+    const uint8_t salt[SCL_RECORD_KEY_SALT_BYTES]);
+
+/** As append, with caller-chosen Lamport time and nonce salt (records v1
+ * and v2; v3 ignores it) (tests, KATs). */
 SCL_NODISCARD enum scl_err scl_capsule_writer_append_ex(
     struct scl_capsule_writer *w, struct scl_capsule_batch *b,
     enum scl_record_type type, struct scl_slice payload, uint64_t lamport,

@@ -420,6 +420,26 @@ scl_capsule_writer_key(uint8_t out[SCL_AEAD_KEY_BYTES],
 	scl_kdf(out, data_key, "scl writer key v1", material, sizeof(material));
 }
 
+void
+scl_capsule_record_key(uint8_t out[SCL_AEAD_KEY_BYTES],
+    const uint8_t data_key[SCL_AEAD_KEY_BYTES],
+    const uint8_t capsule[SCL_NAME_BYTES],
+    const uint8_t writer[SCL_WRITER_BYTES], uint32_t epoch,
+    const uint8_t salt[SCL_RECORD_KEY_SALT_BYTES])
+{
+	uint8_t material[SCL_NAME_BYTES + SCL_WRITER_BYTES + 4 +
+	    SCL_RECORD_KEY_SALT_BYTES];
+	uint8_t *p = material;
+
+	memcpy(p, capsule, SCL_NAME_BYTES);
+	p += SCL_NAME_BYTES;
+	memcpy(p, writer, SCL_WRITER_BYTES);
+	p += SCL_WRITER_BYTES;
+	scl_le32_store(p, epoch);
+	memcpy(p + 4, salt, SCL_RECORD_KEY_SALT_BYTES);
+	scl_kdf(out, data_key, "scl record key v3", material, sizeof(material));
+}
+
 enum scl_err
 scl_revocation_encode(struct scl_buf *out, const struct scl_revocation *r)
 {

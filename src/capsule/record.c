@@ -1,20 +1,25 @@
 /*
  * record.c - record headers and heartbeats: decoding, hashing, signing.
  *
- * Record v1/v2 header (docs/FORMAT.md "Records"), little-endian:
- *   0   2  version (1 or 2)      2   1  type        3  1  flags
+ * Record header (docs/FORMAT.md "Records"), little-endian:
+ *   0   2  version (1, 2, 3)     2   1  type        3  1  flags
  *   4   32 capsule name          36  32 writer id (Ed25519 public key)
  *   68  8  seqno (>= 1)          76  8  Lamport time
- *   84  4  key epoch             88  12 nonce (seqno LE || 4-byte salt)
- *   100 4  body length           104 1  link count  105 1 merge count
- *   106 2  reserved (0)
- *   108 32 x links: hash of record seqno - 2^i, i = 0, 1, ...
+ *   84  4  key epoch
+ * v1, v2:                        v3:
+ *   88  12 nonce (seqno LE ||      88  16 key salt (random per writer
+ *          4-byte salt)                   start; zeros when not sealed)
+ *   100 4  body length             104 4  body length
+ *   104 1  link count              108 1  link count
+ *   105 1  merge count             109 1  merge count
+ *   106 2  reserved (0)            110 2  reserved (0)
+ *   108 32 x links                 112 32 x links (seqno - 2^i, i = 0..)
  *   ... 32 x merges: hashes of other writers' heads
  * then the body: AEAD ciphertext and tag (sealed) or the plain payload.
  * Record hash = H(header || H(body)), so a proof can carry a header and
  * its body's hash instead of the body.  H is BLAKE2b-256 for v1 and
- * SHA-256 for v2, the only difference between the two; the version is in
- * the hashed header, so no record can pass for the other version's.
+ * SHA-256 for v2 and v3; the version is in the hashed header, so no
+ * record can pass for another version's.
  */
 #include <stdio.h>
 #include <string.h>
@@ -78,20 +83,29 @@ header_validate(struct scl_dec *d, const struct scl_record *r,
 	if (r->n_merge > SCL_MERGE_MAX)
 		return scl_dec_fail(d, SCL_EFORMAT, "%u merges; at most %d",
 		    r->n_merge, SCL_MERGE_MAX);
-	if (sealed) {
+	if (sealed && r->key_salt) {
+		if (all_zero(r->key_salt, SCL_RECORD_KEY_SALT_BYTES))
+			return scl_dec_fail(d, SCL_EFORMAT,
+			    "sealed record without a key salt");
+	} else if (sealed) {
 		uint8_t want[8];
 		scl_le64_store(want, r->seqno);
 		if (memcmp(r->nonce, want, 8) != 0)
 			return scl_dec_fail(d, SCL_EFORMAT,
 			    "nonce does not start with the seqno");
+	}
+	if (sealed) {
 		if (body_len < SCL_AEAD_TAG_BYTES ||
 		    body_len - SCL_AEAD_TAG_BYTES > SCL_PAYLOAD_MAX)
 			return scl_dec_fail(d, SCL_EFORMAT,
 			    "sealed body of %u bytes", body_len);
 	} else {
-		if (!all_zero(r->nonce, SCL_AEAD_NONCE_BYTES) || r->epoch != 0)
+		if ((r->nonce && !all_zero(r->nonce, SCL_AEAD_NONCE_BYTES)) ||
+		    (r->key_salt && !all_zero(r->key_salt,
+					SCL_RECORD_KEY_SALT_BYTES)) ||
+		    r->epoch != 0)
 			return scl_dec_fail(d, SCL_EFORMAT,
-			    "plain record with a nonce or key epoch");
+			    "plain record with a nonce, key salt or key epoch");
 		if (body_len > SCL_PAYLOAD_MAX)
 			return scl_dec_fail(d, SCL_EFORMAT,
 			    "body of %u bytes exceeds %u", body_len,
@@ -125,7 +139,11 @@ header_decode(struct scl_record *out, uint32_t *body_len, struct scl_dec *d)
 	out->seqno = scl_dec_u64(d, "seqno");
 	out->lamport = scl_dec_u64(d, "lamport");
 	out->epoch = scl_dec_u32(d, "epoch");
-	out->nonce = scl_dec_bytes(d, SCL_AEAD_NONCE_BYTES, "nonce");
+	if (out->version >= 3)
+		out->key_salt = scl_dec_bytes(d, SCL_RECORD_KEY_SALT_BYTES,
+		    "key salt");
+	else
+		out->nonce = scl_dec_bytes(d, SCL_AEAD_NONCE_BYTES, "nonce");
 	*body_len = scl_dec_u32(d, "body length");
 	out->n_links = scl_dec_u8(d, "link count");
 	out->n_merge = scl_dec_u8(d, "merge count");
@@ -185,7 +203,7 @@ record_digest(uint8_t out[SCL_HASH_BYTES], uint16_t version,
 {
 	struct scl_hash_state st;
 
-	if (version == 2)
+	if (version == 2 || version == 3)
 		return scl_sha256(out, (struct scl_slice[]){ a, b }, 2);
 	if (version != 1)
 		return scl_err_set(SCL_EVERSION, "no record hash for version "

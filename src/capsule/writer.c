@@ -156,7 +156,13 @@ struct scl_capsule_writer {
 	uint16_t record_version;	/* of the records it writes */
 	struct scl_sign_key key;
 	uint32_t epoch;
-	struct scl_aead *aead;	/* NULL: plain records only */
+	/* Records v1, v2 seal with aead (the writer key), v3 with aead_v3
+	 * (the key from key_salt, drawn at random when the writer starts:
+	 * no two writers, nor two copies of one, share it).  NULL: plain
+	 * records only. */
+	struct scl_aead *aead, *aead_v3;
+	uint8_t key_salt[SCL_RECORD_KEY_SALT_BYTES];
+	uint8_t data_key[SCL_AEAD_KEY_BYTES];	/* for a new key salt */
 	struct scl_capsule_head head;
 	size_t salt_used;	/* bytes of salts consumed */
 	uint8_t salts[SALT_BLOCK];
@@ -183,10 +189,15 @@ scl_capsule_writer_new(struct scl_capsule_writer **out,
 	w->epoch = epoch;
 	w->head = *head;
 	if (data_key != NULL) {
+		uint8_t salt[SCL_RECORD_KEY_SALT_BYTES];
+		memcpy(w->data_key, data_key, SCL_AEAD_KEY_BYTES);
 		scl_capsule_writer_key(subkey, data_key, capsule,
 		    key->public_key, epoch);
 		e = scl_aead_new(&w->aead, suite, subkey);
 		scl_wipe(subkey, sizeof(subkey));
+		scl_random(salt, sizeof(salt));
+		if (e == SCL_OK)
+			e = scl_capsule_writer_set_key_salt(w, salt);
 	}
 	if (e != SCL_OK) {
 		scl_capsule_writer_free(w);
@@ -202,6 +213,7 @@ scl_capsule_writer_free(struct scl_capsule_writer *w)
 	if (w == NULL)
 		return;
 	scl_aead_free(w->aead);
+	scl_aead_free(w->aead_v3);
 	scl_wipe(w, sizeof(*w));
 	free(w);
 }
@@ -215,6 +227,29 @@ scl_capsule_writer_set_record_version(struct scl_capsule_writer *w,
 		    "writes versions %u to %u", version, SCL_RECORD_VERSION_MIN,
 		    SCL_RECORD_VERSION);
 	w->record_version = version;
+	return SCL_OK;
+}
+
+enum scl_err
+scl_capsule_writer_set_key_salt(struct scl_capsule_writer *w,
+    const uint8_t salt[SCL_RECORD_KEY_SALT_BYTES])
+{
+	uint8_t subkey[SCL_AEAD_KEY_BYTES];
+	struct scl_aead *a;
+	enum scl_err e;
+
+	if (w->aead == NULL)
+		return scl_err_set(SCL_EINVAL,
+		    "writer has no data key for sealed records");
+	scl_capsule_record_key(subkey, w->data_key, w->capsule,
+	    w->key.public_key, w->epoch, salt);
+	e = scl_aead_new(&a, w->suite, subkey);
+	scl_wipe(subkey, sizeof(subkey));
+	if (e != SCL_OK)
+		return e;
+	scl_aead_free(w->aead_v3);
+	w->aead_v3 = a;
+	memcpy(w->key_salt, salt, SCL_RECORD_KEY_SALT_BYTES);
 	return SCL_OK;
 }
 
@@ -238,6 +273,13 @@ scl_capsule_writer_id(const struct scl_capsule_writer *w)
 	return w->key.public_key;
 }
 
+/* Bytes of a header of @version before its links. */
+static size_t
+fixed_bytes(uint16_t version)
+{
+	return version >= 3 ? SCL_RECORD_FIXED_BYTES_V3 : SCL_RECORD_FIXED_BYTES;
+}
+
 static void
 encode_header(uint8_t *p, const struct scl_capsule_writer *w, uint8_t type,
     uint64_t seqno, uint64_t lamport, const uint8_t nonce[12],
@@ -254,12 +296,22 @@ encode_header(uint8_t *p, const struct scl_capsule_writer *w, uint8_t type,
 	scl_le64_store(p + 68, seqno);
 	scl_le64_store(p + 76, lamport);
 	scl_le32_store(p + 84, sealed ? w->epoch : 0);
-	memcpy(p + 88, nonce, SCL_AEAD_NONCE_BYTES);
-	scl_le32_store(p + 100, body_len);
-	p[104] = (uint8_t)n_links;
-	p[105] = (uint8_t)(merge.len / SCL_HASH_BYTES);
-	scl_le16_store(p + 106, 0);
-	q = p + SCL_RECORD_FIXED_BYTES;
+	if (w->record_version >= 3) {
+		if (sealed)
+			memcpy(p + 88, w->key_salt, SCL_RECORD_KEY_SALT_BYTES);
+		else
+			memset(p + 88, 0, SCL_RECORD_KEY_SALT_BYTES);
+		q = p + 88 + SCL_RECORD_KEY_SALT_BYTES;
+	} else {
+		memcpy(p + 88, nonce, SCL_AEAD_NONCE_BYTES);
+		q = p + 88 + SCL_AEAD_NONCE_BYTES;
+	}
+	scl_le32_store(q, body_len);
+	q[4] = (uint8_t)n_links;
+	q[5] = (uint8_t)(merge.len / SCL_HASH_BYTES);
+	scl_le16_store(q + 6, 0);
+	q += 8;
+	SCL_ASSERT(q == p + fixed_bytes(w->record_version));
 	for (unsigned i = 0; i < n_links; i++, q += SCL_HASH_BYTES)
 		memcpy(q, w->head.level[i], SCL_HASH_BYTES);
 	if (merge.len)
@@ -320,21 +372,24 @@ scl_capsule_writer_append_ex(struct scl_capsule_writer *w,
 	if ((e = check_append(w, b, type, payload, lamport, merge)) != SCL_OK)
 		return e;
 	n_links = scl_capsule_link_count(seqno);
-	header_len = SCL_RECORD_FIXED_BYTES +
+	header_len = fixed_bytes(w->record_version) +
 	    (n_links + merge.len / SCL_HASH_BYTES) * SCL_HASH_BYTES;
 	body_len = payload.len + (sealed ? SCL_AEAD_TAG_BYTES : 0);
 	if ((e = scl_buf_reserve(&b->data, header_len + body_len)) != SCL_OK)
 		return e;
 	if (sealed) {
+		/* v3: the seqno alone; its key is this writer start's own */
 		scl_le64_store(nonce, seqno);
-		memcpy(nonce + 8, salt, SCL_RECORD_NONCE_SALT_BYTES);
+		if (w->record_version < 3)
+			memcpy(nonce + 8, salt, SCL_RECORD_NONCE_SALT_BYTES);
 	}
 	p = b->data.ptr + start;
 	encode_header(p, w, (uint8_t)type, seqno, lamport, nonce,
 	    (uint32_t)body_len, n_links, merge);
 	if (sealed)
-		e = scl_aead_seal(w->aead, p + header_len, nonce, p, header_len,
-		    payload.ptr, payload.len);
+		e = scl_aead_seal(w->record_version >= 3 ? w->aead_v3 : w->aead,
+		    p + header_len, nonce, p, header_len, payload.ptr,
+		    payload.len);
 	else if (payload.len)
 		memcpy(p + header_len, payload.ptr, payload.len);
 	if (e != SCL_OK)
@@ -411,10 +466,25 @@ scl_capsule_writer_seal_batch(struct scl_capsule_writer *w,
 struct scl_capsule_opener {
 	enum scl_aead_suite suite;
 	const struct scl_capsule_keyring *keys;	/* borrowed */
-	uint8_t writer[SCL_WRITER_BYTES];	/* whose subkey aead holds */
+	/* Whose key aead holds: a writer's in an epoch, and for records v3
+	 * the key salt (all zero: the key of records v1 and v2). */
+	uint8_t writer[SCL_WRITER_BYTES];
 	uint32_t epoch;
+	uint8_t key_salt[SCL_RECORD_KEY_SALT_BYTES];
 	struct scl_aead *aead;
 };
+
+void
+scl_capsule_record_nonce(uint8_t out[SCL_AEAD_NONCE_BYTES],
+    const struct scl_record *r)
+{
+	if (r->nonce) {
+		memcpy(out, r->nonce, SCL_AEAD_NONCE_BYTES);
+		return;
+	}
+	memset(out, 0, SCL_AEAD_NONCE_BYTES);
+	scl_le64_store(out, r->seqno);
+}
 
 enum scl_err
 scl_capsule_opener_new(struct scl_capsule_opener **out,
@@ -443,24 +513,33 @@ scl_capsule_opener_free(struct scl_capsule_opener *o)
 static enum scl_err
 opener_select(struct scl_capsule_opener *o, const struct scl_record *r)
 {
+	static const uint8_t none[SCL_RECORD_KEY_SALT_BYTES];
+	const uint8_t *salt = r->key_salt ? r->key_salt : none;
 	uint8_t subkey[SCL_AEAD_KEY_BYTES];
 	const uint8_t *key;
 	enum scl_err e;
 
 	if (o->aead && o->epoch == r->epoch &&
-	    memcmp(o->writer, r->writer, SCL_WRITER_BYTES) == 0)
+	    memcmp(o->writer, r->writer, SCL_WRITER_BYTES) == 0 &&
+	    memcmp(o->key_salt, salt, SCL_RECORD_KEY_SALT_BYTES) == 0)
 		return SCL_OK;
 	if ((key = scl_capsule_keyring_key(o->keys, r->epoch)) == NULL)
 		return scl_err_set(SCL_ENOTFOUND,
 		    "no data key for key epoch %u", r->epoch);
 	scl_aead_free(o->aead);
 	o->aead = NULL;
-	scl_capsule_writer_key(subkey, key, r->capsule, r->writer, r->epoch);
+	if (r->key_salt)
+		scl_capsule_record_key(subkey, key, r->capsule, r->writer,
+		    r->epoch, r->key_salt);
+	else
+		scl_capsule_writer_key(subkey, key, r->capsule, r->writer,
+		    r->epoch);
 	e = scl_aead_new(&o->aead, o->suite, subkey);
 	scl_wipe(subkey, sizeof(subkey));
 	if (e != SCL_OK)
 		return e;
 	memcpy(o->writer, r->writer, SCL_WRITER_BYTES);
+	memcpy(o->key_salt, salt, SCL_RECORD_KEY_SALT_BYTES);
 	o->epoch = r->epoch;
 	return SCL_OK;
 }
@@ -469,6 +548,7 @@ enum scl_err
 scl_capsule_opener_open(struct scl_capsule_opener *o, struct scl_buf *out,
     const struct scl_record *r)
 {
+	uint8_t nonce[SCL_AEAD_NONCE_BYTES];
 	size_t len;
 	enum scl_err e;
 
@@ -481,7 +561,8 @@ scl_capsule_opener_open(struct scl_capsule_opener *o, struct scl_buf *out,
 	/* At least one byte, so out->ptr is never NULL for the cipher. */
 	if ((e = scl_buf_reserve(out, len ? len : 1)) != SCL_OK)
 		return e;
-	if ((e = scl_aead_open(o->aead, out->ptr, r->nonce, r->header.ptr,
+	scl_capsule_record_nonce(nonce, r);
+	if ((e = scl_aead_open(o->aead, out->ptr, nonce, r->header.ptr,
 		 r->header.len, r->body.ptr, r->body.len)) != SCL_OK)
 		return e;
 	out->len = len;

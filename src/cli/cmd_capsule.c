@@ -985,8 +985,8 @@ static const struct cli_opt append_opts[] = {
 	{ "batch", "N", "records per signed heartbeat", NULL,
 	    CLI_NUM(64, 1, 1u << 20) },
 	{ "file", "F", "read payloads from F instead of stdin", NULL },
-	{ "record-version", "N", "write records v1 (BLAKE2b, for older "
-				 "servers and readers) or v2 (SHA-256)", NULL,
+	{ "record-version", "N", "write records v1 (BLAKE2b) or v2 (SHA-256) "
+				 "for older servers and readers, or v3", NULL,
 	    CLI_NUM(SCL_RECORD_VERSION, SCL_RECORD_VERSION_MIN, SCL_RECORD_VERSION) },
 	{ "servers", "LIST", "use these servers", "the capsule's, if any" },
 	CLI_OPTS_END,

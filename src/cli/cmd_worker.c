@@ -266,8 +266,9 @@ static const struct cli_opt worker_opts[] = {
 	    NULL },
 	{ "platform-key", "FILE", "sim platform key",
 	    "DIR/sim-platform.key" },
-	{ "record-version", "N", "KVS: write records v1 (BLAKE2b, for older "
-				 "servers and readers) or v2 (SHA-256)", NULL,
+	{ "record-version", "N", "KVS: write records v1 (BLAKE2b) or v2 "
+				 "(SHA-256) for older servers and readers, "
+				 "or v3", NULL,
 	    CLI_NUM(SCL_RECORD_VERSION, SCL_RECORD_VERSION_MIN, SCL_RECORD_VERSION) },
 	{ "ring-spin-us", "US", "poll the core's rings at most this long "
 				"before sleeping (each end learns how "

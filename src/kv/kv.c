@@ -88,6 +88,7 @@ struct scl_kv {
 	size_t n_peers;
 	size_t held_bytes;
 	size_t retained_bytes;
+	size_t sync_cursor;		/* the peer the next SYNC starts at */
 	uint64_t next_sync;
 
 	struct scl_capsule_batch tmp;	/* scratch for receive */
@@ -1060,20 +1061,29 @@ scl_kv_receive(struct scl_kv *kv, struct scl_slice msg, uint64_t now_us)
 
 /* --- time ---------------------------------------------------------------------- */
 
+/*
+ * A SYNC: our newest heartbeat and the newest we verified of up to
+ * SYNC_HEADS_MAX - 1 other writers, taken in turn from where the last SYNC
+ * stopped, so that every writer's head goes round however many there are
+ * (each restart of a worker adds one): a replica that started after a
+ * writer died learns its head from any peer within a few periods.
+ */
 static void
 emit_sync(struct scl_kv *kv)
 {
 	struct outq *q = new_output(SCL_KV_OUT_SYNC);
+	size_t n = 0, with = 0, at = kv->sync_cursor;
 	struct scl_enc e;
-	size_t n = 0;
 	bool own;
 
 	if (q == NULL)
 		return;
+	for (size_t i = 0; i < kv->n_peers; i++)
+		with += kv->peers[i].newest_hb.len > 0;
 	pthread_mutex_lock(&kv->lock);
 	own = kv->own_hb.len > 0;
-	for (size_t i = 0; i < kv->n_peers && n + own < SYNC_HEADS_MAX; i++)
-		n += kv->peers[i].newest_hb.len > 0;
+	n = with < SYNC_HEADS_MAX - (size_t)own ? with
+						: SYNC_HEADS_MAX - (size_t)own;
 	scl_enc_init(&e, &q->o.msg);
 	scl_enc_u8(&e, SCL_KV_MSG_SYNC);
 	scl_enc_u8(&e, 1);
@@ -1081,12 +1091,14 @@ emit_sync(struct scl_kv *kv)
 	if (own)
 		scl_enc_blob16(&e, kv->own_hb.ptr, kv->own_hb.len);
 	pthread_mutex_unlock(&kv->lock);
-	for (size_t i = 0, k = 0; i < kv->n_peers && k < n; i++)
-		if (kv->peers[i].newest_hb.len) {
-			scl_enc_blob16(&e, kv->peers[i].newest_hb.ptr,
-			    kv->peers[i].newest_hb.len);
+	for (size_t k = 0, seen = 0; k < n && seen < kv->n_peers; seen++) {
+		const struct peer *p = &kv->peers[at++ % kv->n_peers];
+		if (p->newest_hb.len) {
+			scl_enc_blob16(&e, p->newest_hb.ptr, p->newest_hb.len);
 			k++;
 		}
+	}
+	kv->sync_cursor = kv->n_peers ? at % kv->n_peers : 0;
 	if (e.err != SCL_OK || n + own == 0) {
 		scl_kv_output_dispose(&q->o);
 		free(q);

@@ -90,10 +90,11 @@ printf '%s' "$name" | grep -Eq '^[0-9a-f]{64}$' && ok || bad "name '$name'"
 "$SCL" capsule inspect "$name" | grep -q "owner    $pk" && ok ||
 	bad "owner is not the key file's"
 seq 1 1000 | sed 's/^/line /' >"$T/in.txt"
-expect 2 "record-version" "$SCL" capsule append "$name" --record-version 3 \
+expect 2 "record-version" "$SCL" capsule append "$name" --record-version 4 \
 	--file "$T/in.txt"
 # Records v1 (BLAKE2b) first, as for servers of an older build; the
-# appends below write v2 (SHA-256) onto the same chain.
+# appends below write v3 (SHA-256, salted record keys) onto the same
+# chain.
 expect 0 "appended 1000 records (seqno 1..1000) in 16 batches" \
 	"$SCL" capsule append "$name" --file "$T/in.txt" --record-version 1
 "$SCL" capsule read "$name" >"$T/out.txt" && cmp -s "$T/in.txt" "$T/out.txt" &&
@@ -106,8 +107,8 @@ printf 'tail a\ntail b' | "$SCL" capsule append "$name" --batch 1 >/dev/null &&
 tail b" ] && ok || bad "stdin payloads"
 expect 0 "1 writer, 1002 records, 18 heartbeats" "$SCL" capsule verify "$name"
 [ "$("$SCL" capsule inspect "$name" | grep -c ' data   v1 ')" = 1000 ] &&
-	[ "$("$SCL" capsule inspect "$name" | grep -c ' data   v2 ')" = 2 ] &&
-	ok || bad "inspect: 1000 records v1, then 2 v2"
+	[ "$("$SCL" capsule inspect "$name" | grep -c ' data   v3 ')" = 2 ] &&
+	ok || bad "inspect: 1000 records v1, then 2 v3"
 expect 0 "no keys: payloads not decrypted" "$SCL" capsule verify "$name" --no-keys
 expect 1 "outside 1..1002" "$SCL" capsule read "$name" --from 5 --to 2000
 "$SCL" capsule inspect "$name" | grep -q "line 1" && bad "inspect shows plaintext" || ok

@@ -159,7 +159,7 @@ start_worker() { # n router listen [worker options...]
 start_worker 1 "$R2" "$W1"
 start_worker 2 "$R2" "$W2"
 # Worker 3 writes records v1 (BLAKE2b), as for servers of an older
-# build; the others v2 (SHA-256): one capsule holds both.
+# build; the others v3 (SHA-256, salted keys): one capsule holds both.
 start_worker 3 "$R1" "$W3" --record-version 1
 for w in 1 2 3; do
 	wait_log "$T/w$w.log" "serving clients" || bad "worker $w: $(tail -n 3 "$T/w$w.log")"
@@ -271,8 +271,8 @@ on own "$SCL" capsule verify "$name" --servers "$SERVERS" >"$T/verify.out" 2>&1 
 # 1's store, taken while it runs).
 mkdir -p "$T/s1-copy/store" && mdb_copy "$T/s1/store" "$T/s1-copy/store" &&
 	"$SCL" capsule inspect "$name" --dir "$T/s1-copy" >"$T/inspect.out" 2>&1 &&
-	grep -q ' data   v1 ' "$T/inspect.out" && grep -q ' data   v2 ' "$T/inspect.out" &&
-	ok || bad "server 1 does not hold records v1 and v2: $(tail -n 3 "$T/inspect.out")"
+	grep -q ' data   v1 ' "$T/inspect.out" && grep -q ' data   v3 ' "$T/inspect.out" &&
+	ok || bad "server 1 does not hold records v1 and v3: $(tail -n 3 "$T/inspect.out")"
 rm -rf "$T/s1-copy"
 for i in 1 2 3; do
 	if grep -rqF "hot/" "$T/s$i" || grep -rqF "v1-1" "$T/s$i"; then
