@@ -143,11 +143,11 @@ test_proto_rejections(void **state)
 static void
 test_proto_sync_entries(void **state)
 {
-	uint8_t name[32], writers[2][32];
+	uint8_t name[32], writers[2][32], hashes[2][32];
 	uint64_t seqnos[2] = { 10, 20 };
 	struct scl_sync_entry e;
 	struct scl_buf b;
-	const uint8_t *w;
+	const uint8_t *w, *h;
 	uint64_t s;
 
 	(void)state;
@@ -155,15 +155,35 @@ test_proto_sync_entries(void **state)
 	memset(writers[0], 2, 32);
 	memset(writers[1], 3, 32);
 	scl_buf_init(&b);
+	memset(hashes[0], 4, 32);
+	memset(hashes[1], 5, 32);
 	assert_scl_ok(scl_sync_entry_encode(&b, name,
-	    (const uint8_t(*)[32])writers, seqnos, 2));
+	    (const uint8_t(*)[32])writers, seqnos,
+	    (const uint8_t(*)[32])hashes, 2));
 	assert_scl_ok(scl_sync_entry_decode(&e, scl_buf_slice(&b)));
 	assert_int_equal(e.n, 2);
-	scl_sync_entry_head(&e, 1, &w, &s);
+	scl_sync_entry_head(&e, 1, &w, &s, &h);
 	assert_memory_equal(w, writers[1], 32);
 	assert_true(s == 20);
+	assert_non_null(h);
+	assert_memory_equal(h, hashes[1], 32);
 	assert_scl_fails(scl_sync_entry_decode(&e, scl_slice_of(b.ptr,
 	    b.len - 1)), SCL_EFORMAT, "truncated at heads");
+	/* An older server's entry, without hashes, still decodes. */
+	scl_buf_clear(&b);
+	assert_scl_ok(scl_buf_append(&b, name, 32));
+	assert_scl_ok(scl_buf_append(&b, "\2\0", 2));
+	for (int i = 0; i < 2; i++) {
+		uint8_t sq[8];
+		scl_le64_store(sq, seqnos[i]);
+		assert_scl_ok(scl_buf_append(&b, writers[i], 32));
+		assert_scl_ok(scl_buf_append(&b, sq, 8));
+	}
+	assert_scl_ok(scl_sync_entry_decode(&e, scl_buf_slice(&b)));
+	scl_sync_entry_head(&e, 1, &w, &s, &h);
+	assert_memory_equal(w, writers[1], 32);
+	assert_true(s == 20);
+	assert_null(h);
 	scl_buf_dispose(&b);
 }
 

@@ -108,6 +108,7 @@ struct scl_client_heads {
 	size_t best_server;		/* a server holding it */
 	struct scl_heartbeat heartbeat;	/* the writer's signature over it */
 	uint64_t seqno[SCL_CLIENT_SERVERS_MAX];	/* per server */
+	uint8_t hash[SCL_CLIENT_SERVERS_MAX][SCL_HASH_BYTES];	/* of each */
 	bool answered[SCL_CLIENT_SERVERS_MAX];
 	bool lied[SCL_CLIENT_SERVERS_MAX];	/* sent a bad heartbeat */
 };
@@ -136,6 +137,22 @@ typedef void (*scl_client_head_fn)(void *ctx, size_t server,
 SCL_NODISCARD enum scl_err scl_client_each_head(struct scl_client *c,
     const uint8_t name[SCL_NAME_BYTES], unsigned quorum,
     scl_client_head_fn fn, void *ctx);
+
+/** Called with each piece of evidence a server holds that convicts a
+ * writer of @name (checked here with the name alone). */
+typedef void (*scl_client_evidence_fn)(void *ctx, size_t server,
+    const struct scl_capsule_proof_result *a,
+    const struct scl_capsule_proof_result *b, struct scl_slice evidence);
+
+/**
+ * Asks every server for the equivocation evidence it keeps on @name
+ * (EVIDENCE) and hands each piece that convicts its writer to @fn; a piece
+ * that does not is logged as the server's lie.  *@answered counts the
+ * servers that answered.
+ */
+SCL_NODISCARD enum scl_err scl_client_evidence(struct scl_client *c,
+    const uint8_t name[SCL_NAME_BYTES], scl_client_evidence_fn fn, void *ctx,
+    size_t *answered);
 
 /** Every writer the answering servers know in @name (their HEADS). */
 SCL_NODISCARD enum scl_err scl_client_writers(struct scl_client *c,

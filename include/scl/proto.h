@@ -137,21 +137,29 @@ const char *scl_msg_type_name(uint8_t type);
 
 /* --- SYNC entries ---------------------------------------------------- */
 
-/** One capsule in a SYNC reply: its name and each writer's head seqno. */
+/*
+ * One capsule in a SYNC reply: name, u16 n, n x (writer, u64 seqno, 32
+ * head hash).  Servers before 2026-12-04 sent no hash (40 bytes a head);
+ * the decoder tells the two apart by the entry's length (they differ for
+ * n > 0), so such a server's heads are still pulled from, by seqno alone.
+ */
 struct scl_sync_entry {
 	uint8_t name[SCL_NAME_BYTES];
 	uint16_t n;
-	const uint8_t *heads;	/* n x (writer, u64 LE seqno), borrowed */
+	size_t head_bytes;	/* 72, or 40 from an older server */
+	const uint8_t *heads;	/* n x head_bytes, borrowed */
 };
 
 SCL_NODISCARD enum scl_err scl_sync_entry_encode(struct scl_buf *out,
     const uint8_t *name, const uint8_t (*writers)[SCL_WRITER_BYTES],
-    const uint64_t *seqnos, size_t n);
+    const uint64_t *seqnos, const uint8_t (*hashes)[SCL_HASH_BYTES],
+    size_t n);
 SCL_NODISCARD enum scl_err scl_sync_entry_decode(struct scl_sync_entry *out,
     struct scl_slice in);
-/** Head @i (< e->n) of a decoded entry. */
+/** Head @i (< e->n) of a decoded entry: its writer, seqno and hash (NULL
+ * from an older server). */
 void scl_sync_entry_head(const struct scl_sync_entry *e, size_t i,
-    const uint8_t **writer, uint64_t *seqno);
+    const uint8_t **writer, uint64_t *seqno, const uint8_t **hash);
 
 /* --- Receipts ------------------------------------------------------- */
 

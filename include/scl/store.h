@@ -115,6 +115,12 @@ SCL_NODISCARD enum scl_err scl_store_put_evidence(struct scl_store *s,
     const uint8_t name[SCL_NAME_BYTES], const uint8_t writer[SCL_WRITER_BYTES],
     uint64_t seqno, struct scl_slice evidence);
 
+/** The lowest seqno at which @writer equivocated (evidence stored), or
+ * SCL_ENOTFOUND. */
+SCL_NODISCARD enum scl_err scl_store_first_evidence(struct scl_store *s,
+    const uint8_t name[SCL_NAME_BYTES], const uint8_t writer[SCL_WRITER_BYTES],
+    uint64_t *seqno);
+
 typedef int (*scl_store_evidence_fn)(void *ctx,
     const uint8_t writer[SCL_WRITER_BYTES], uint64_t seqno,
     struct scl_slice evidence);

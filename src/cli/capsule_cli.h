@@ -65,4 +65,8 @@ int remote_verify(struct cli_args *a, struct local *l);
 int remote_prove(struct cli_args *a, struct local *l,
     const uint8_t writer[SCL_WRITER_BYTES], uint64_t seqno);
 
+/* cmd_fork.c */
+int capsule_evidence(struct cli_args *a);
+int capsule_check_evidence(struct cli_args *a);
+
 #endif

@@ -81,6 +81,10 @@ int cli_run_or_status(const struct cli_cmd *run, const struct cli_cmd *status,
 enum scl_err cli_zmq_request(const char *ep, struct scl_slice req,
     int timeout_ms, struct scl_buf *reply);
 
+/** Reads @f to its end into @out (appended), at most @max bytes
+ * (SCL_ELIMIT past it). */
+enum scl_err cli_read_all(FILE *f, struct scl_buf *out, size_t max);
+
 /** Runs the subcommand of a group ("capsule", "keys"). */
 int cli_dispatch(const char *group, const struct cli_cmd *cmds, int argc,
     char **argv);

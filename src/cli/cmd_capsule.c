@@ -892,25 +892,6 @@ done:
 	return rc;
 }
 
-static enum scl_err
-read_all(FILE *f, struct scl_buf *out, size_t max)
-{
-	uint8_t chunk[65536];
-	size_t n;
-	enum scl_err e;
-
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (out->len + n > max)
-			return scl_err_set(SCL_ELIMIT,
-			    "input is larger than %zu bytes", max);
-		if ((e = scl_buf_append(out, chunk, n)) != SCL_OK)
-			return e;
-	}
-	if (ferror(f))
-		return scl_err_set(SCL_EIO, "reading input: %s",
-		    strerror(errno));
-	return SCL_OK;
-}
 
 static int
 capsule_check_proof(struct cli_args *a)
@@ -933,7 +914,7 @@ capsule_check_proof(struct cli_args *a)
 		rc = cli_fail(a, "out of memory");
 		goto done;
 	}
-	if ((e = read_all(in, &proof, 2 * SCL_PAYLOAD_MAX)) != SCL_OK) {
+	if ((e = cli_read_all(in, &proof, 2 * SCL_PAYLOAD_MAX)) != SCL_OK) {
 		rc = cli_fail_err(a, e);
 		goto done;
 	}
@@ -1022,6 +1003,17 @@ static const struct cli_opt check_opts[] = {
 	CLI_OPTS_END,
 };
 
+static const struct cli_opt evidence_opts[] = {
+	{ "out", "FILE", "write the first piece of evidence here", "stdout" },
+	{ "servers", "LIST", "ask these servers", "the capsule's, if any" },
+	CLI_OPTS_END,
+};
+
+static const struct cli_opt check_evidence_opts[] = {
+	{ "file", "F", "read the evidence from F instead of stdin", NULL },
+	CLI_OPTS_END,
+};
+
 static const struct cli_cmd capsule_cmds[] = {
 	{ "capsule create", "[options]", "create a capsule; prints its name",
 	    "Creates a DataCapsule owned by a new or given Ed25519 identity, "
@@ -1081,6 +1073,27 @@ static const struct cli_cmd capsule_cmds[] = {
 	    check_opts, 1, 1,
 	    "  scl capsule check-proof $name < r17.proof\n",
 	    capsule_check_proof },
+	{ "capsule evidence", "NAME [options] > evidence",
+	    "fetch proof that a writer signed two records at one seqno",
+	    "Asks every server of the capsule (or the local store) for the "
+	    "equivocation\nevidence it keeps, checks each piece against the "
+	    "name, says on stderr\nwhich writer and seqno it convicts, and "
+	    "writes the first piece out, for\nanyone to check with 'scl "
+	    "capsule check-evidence'.  Servers keep evidence\nwhen they find "
+	    "two validly signed records at one (writer, seqno), by an\nappend "
+	    "or by comparing heads with their peers, and refuse that writer "
+	    "from\nthe fork on.",
+	    evidence_opts, 1, 1,
+	    "  scl capsule evidence $name --out fork.ev\n", capsule_evidence },
+	{ "capsule check-evidence", "NAME [options] < evidence",
+	    "check equivocation evidence with nothing but the name",
+	    "Checks evidence from 'scl capsule evidence' against the capsule "
+	    "name alone:\nit holds two membership proofs, each checking like "
+	    "'check-proof', for one\nwriter and seqno and two different "
+	    "records.  Exits 0 if it convicts the\nwriter, 1 if it does not.",
+	    check_evidence_opts, 1, 1,
+	    "  scl capsule check-evidence $name < fork.ev\n",
+	    capsule_check_evidence },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL },
 };
 

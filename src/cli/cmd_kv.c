@@ -71,24 +71,17 @@ static int
 read_value_file(struct cli_args *a, const char *path, struct scl_buf *out)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	uint8_t chunk[65536];
-	size_t got;
-	int rc = CLI_OK;
+	enum scl_err e;
 
 	if (f == NULL)
 		return cli_fail(a, "cannot open %s: %s", path, strerror(errno));
-	while (rc == CLI_OK && (got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (out->len + got > VALUE_FILE_MAX)
-			rc = cli_fail(a, "%s holds more than %zu bytes: no "
-			    "request can carry it", path, VALUE_FILE_MAX);
-		else if (scl_buf_append(out, chunk, got) != SCL_OK)
-			rc = cli_fail(a, "%s", scl_err_last());
-	}
-	if (rc == CLI_OK && ferror(f))
-		rc = cli_fail(a, "cannot read %s: %s", path, strerror(errno));
+	e = cli_read_all(f, out, VALUE_FILE_MAX);
 	if (f != stdin)
 		fclose(f);
-	return rc;
+	if (e != SCL_OK)
+		return cli_fail(a, "%s: %s%s", path, scl_err_last(),
+		    e == SCL_ELIMIT ? ": no request can carry it" : "");
+	return CLI_OK;
 }
 
 /* PUT KEY VALUE (or --value-file) or DELETE KEY, durable unless

@@ -281,13 +281,95 @@ remote_read(struct cli_args *a, struct local *l,
 
 #define WRITERS_MAX 256
 
+/* The hash of record @seqno of @writer as server @i serves it; false if it
+ * does not. */
+static bool
+served_hash(struct local *l, size_t i, const uint8_t *writer, uint64_t seqno,
+    uint8_t hash[SCL_HASH_BYTES])
+{
+	struct scl_client_reader r;
+	struct scl_capsule_source src;
+	struct scl_record rec;
+	struct scl_buf b;
+	bool ok;
+
+	scl_buf_init(&b);
+	scl_client_reader_init(&r, l->client, i, l->name);
+	src = scl_client_reader_source(&r);
+	ok = src.record(src.ctx, writer, seqno, &b) == SCL_OK &&
+	    scl_capsule_record_decode(&rec, scl_buf_slice(&b)) == SCL_OK &&
+	    scl_capsule_record_hash(hash, &rec) == SCL_OK;
+	scl_client_reader_dispose(&r);
+	scl_buf_dispose(&b);
+	scl_err_clear();
+	return ok;
+}
+
+/*
+ * Forks the servers' heads show: two servers whose newest heads of one
+ * writer are signed records of one seqno that differ, or a server whose
+ * head differs from the record the furthest server holds at that seqno.
+ * Each is a writer that signed two records at one seqno.  Returns how
+ * many it printed.
+ */
+static unsigned
+report_forks(struct local *l, const uint8_t *writer,
+    const struct scl_client_heads *h)
+{
+	size_t n = scl_client_count(l->client);
+	char ref[32], who[17], what[17];
+	unsigned forks = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t other[SCL_HASH_BYTES];
+		if (!h->answered[i] || h->seqno[i] == 0 || i == h->best_server)
+			continue;
+		if (h->seqno[i] == h->best
+			? memcmp(h->hash[i], h->hash[h->best_server],
+			      SCL_HASH_BYTES) == 0
+			: !served_hash(l, h->best_server, writer, h->seqno[i],
+			      other) ||
+			memcmp(h->hash[i], other, SCL_HASH_BYTES) == 0)
+			continue;
+		printf("FORK: writer %s signed two records %s: server %s "
+		       "holds %.16s..., server %s another\n",
+		    scl_hex_encode(who, writer, 8),
+		    scl_capsule_record_ref(ref, writer, h->seqno[i]),
+		    scl_client_addr(l->client, i),
+		    scl_hex_encode(what, h->hash[i], 8),
+		    scl_client_addr(l->client, h->best_server));
+		forks++;
+	}
+	return forks;
+}
+
+static void
+count_evidence(void *ctx, size_t server,
+    const struct scl_capsule_proof_result *a,
+    const struct scl_capsule_proof_result *b, struct scl_slice ev)
+{
+	struct local *l = ((void **)ctx)[0];
+	unsigned *n = ((void **)ctx)[1];
+	char ref[32];
+
+	(void)b, (void)ev;
+	(*n)++;
+	printf("EQUIVOCATION: server %s keeps evidence that writer %s signed "
+	       "two records %s (scl capsule evidence fetches it)\n",
+	    scl_client_addr(l->client, server),
+	    scl_hex_encode((char[65]){ 0 }, a->writer, SCL_WRITER_BYTES),
+	    scl_capsule_record_ref(ref, a->writer, a->seqno));
+}
+
 int
 remote_verify(struct cli_args *a, struct local *l)
 {
 	struct scl_capsule_opener *opener = NULL;
 	struct scl_client_heads *heads = NULL;
 	uint8_t (*writers)[SCL_WRITER_BYTES] = NULL;
-	size_t nw = 0, nserv = scl_client_count(l->client), good = 0;
+	size_t nw = 0, nserv = scl_client_count(l->client), good = 0, asked;
+	unsigned forks = 0, evidence = 0;
+	void *ev_ctx[2] = { l, &evidence };
 	char cap[9];
 	int rc = CLI_FAIL;
 	enum scl_err e;
@@ -351,10 +433,19 @@ remote_verify(struct cli_args *a, struct local *l)
 			good += !behind;
 		}
 	}
+	for (size_t k = 0; k < nw; k++)
+		forks += report_forks(l, writers[k], &heads[k]);
+	if ((e = scl_client_evidence(l->client, l->name, count_evidence,
+		 ev_ctx, &asked)) != SCL_OK) {
+		rc = cli_fail_err(a, e);
+		goto done;
+	}
 	printf("%s capsule %s: %zu of %zu servers hold every writer's newest "
-	       "head and verify\n",
-	    good == nserv ? "ok:" : "FAILED:", cap, good, nserv);
-	rc = good == nserv ? CLI_OK : CLI_FAIL;
+	       "head and verify; %u fork%s, %u piece%s of evidence\n",
+	    good == nserv && forks + evidence == 0 ? "ok:" : "FAILED:", cap,
+	    good, nserv, forks, forks == 1 ? "" : "s", evidence,
+	    evidence == 1 ? "" : "s");
+	rc = good == nserv && forks + evidence == 0 ? CLI_OK : CLI_FAIL;
 done:
 	scl_capsule_opener_free(opener);
 	free(heads);

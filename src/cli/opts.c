@@ -420,6 +420,26 @@ cli_run_or_status(const struct cli_cmd *run, const struct cli_cmd *status,
 }
 
 enum scl_err
+cli_read_all(FILE *f, struct scl_buf *out, size_t max)
+{
+	uint8_t chunk[65536];
+	size_t n;
+	enum scl_err e;
+
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (out->len + n > max)
+			return scl_err_set(SCL_ELIMIT,
+			    "input is larger than %zu bytes", max);
+		if ((e = scl_buf_append(out, chunk, n)) != SCL_OK)
+			return e;
+	}
+	if (ferror(f))
+		return scl_err_set(SCL_EIO, "reading input: %s",
+		    strerror(errno));
+	return SCL_OK;
+}
+
+enum scl_err
 cli_zmq_request(const char *ep, struct scl_slice req, int timeout_ms,
     struct scl_buf *reply)
 {

@@ -754,6 +754,7 @@ keep_writer_head(void *ctx, size_t server, const struct scl_heartbeat *hb)
 	if (memcmp(hb->writer, w->writer, SCL_WRITER_BYTES) != 0)
 		return;
 	w->out->seqno[server] = hb->seqno;
+	memcpy(w->out->hash[server], hb->hash, SCL_HASH_BYTES);
 	if (hb->seqno > w->out->best) {
 		w->out->best = hb->seqno;
 		w->out->best_server = server;
@@ -811,6 +812,50 @@ scl_client_writers(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
 
 	*n = l.n;
 	return e;
+}
+
+enum scl_err
+scl_client_evidence(struct scl_client *c, const uint8_t name[SCL_NAME_BYTES],
+    scl_client_evidence_fn fn, void *ctx, size_t *answered)
+{
+	struct scl_capsule_proof_result *a = malloc(2 * sizeof(*a));
+	struct scl_msg req;
+	struct reply *r;
+
+	*answered = 0;
+	if (a == NULL)
+		return scl_err_set(SCL_ENOMEM, "evidence");
+	memset(&req, 0, sizeof(req));
+	req.type = SCL_MSG_EVIDENCE;
+	memcpy(req.name, name, SCL_NAME_BYTES);
+	if ((r = rpc(c, &req, NULL, 0)) == NULL) {
+		free(a);
+		return scl_err_set(SCL_ENOMEM, "evidence");
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		struct scl_msg_iter it;
+		struct scl_slice item;
+		if (!r[i].got)
+			continue;
+		(*answered)++;
+		if (r[i].m.type != (SCL_MSG_EVIDENCE | SCL_MSG_REPLY))
+			continue;
+		scl_msg_iter_init(&it, &r[i].m.list);
+		while (scl_msg_iter_next(&it, &item)) {
+			if (scl_capsule_evidence_check(&a[0], &a[1], name,
+				item) == SCL_OK) {
+				fn(ctx, i, &a[0], &a[1], item);
+				continue;
+			}
+			scl_log(&c->opt.log, SCL_LOG_WARN, "client",
+			    "server %s keeps evidence that convicts no one: %s",
+			    c->conns[i].addr, scl_err_last());
+			scl_err_clear();
+		}
+	}
+	rpc_release(c, r);
+	free(a);
+	return SCL_OK;
 }
 
 /* One request to one server; the reply stays in *out (rpc_release). */

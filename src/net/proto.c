@@ -446,11 +446,13 @@ scl_receipt_verify(const uint8_t sig[SCL_SIGNATURE_BYTES],
 	return SCL_OK;
 }
 
-/* SYNC entry: name, u16 writer count, count x (writer, u64 seqno). */
+#define SYNC_HEAD_BYTES (SCL_WRITER_BYTES + 8 + SCL_HASH_BYTES)
+#define SYNC_HEAD_BYTES_V0 (SCL_WRITER_BYTES + 8)	/* without the hash */
+
 enum scl_err
 scl_sync_entry_encode(struct scl_buf *out, const uint8_t *name,
     const uint8_t (*writers)[SCL_WRITER_BYTES], const uint64_t *seqnos,
-    size_t n)
+    const uint8_t (*hashes)[SCL_HASH_BYTES], size_t n)
 {
 	struct scl_enc e;
 
@@ -462,6 +464,7 @@ scl_sync_entry_encode(struct scl_buf *out, const uint8_t *name,
 	for (size_t i = 0; i < n; i++) {
 		scl_enc_bytes(&e, writers[i], SCL_WRITER_BYTES);
 		scl_enc_u64(&e, seqnos[i]);
+		scl_enc_bytes(&e, hashes[i], SCL_HASH_BYTES);
 	}
 	return e.err;
 }
@@ -475,15 +478,24 @@ scl_sync_entry_decode(struct scl_sync_entry *out, struct scl_slice in)
 	scl_dec_init(&d, in, "sync entry");
 	scl_dec_copy(&d, out->name, SCL_NAME_BYTES, "name");
 	out->n = scl_dec_u16(&d, "writer count");
-	out->heads = scl_dec_bytes(&d, (size_t)out->n * 40, "heads");
+	out->head_bytes = scl_dec_remaining(&d) ==
+		(size_t)out->n * SYNC_HEAD_BYTES_V0
+	    ? SYNC_HEAD_BYTES_V0 : SYNC_HEAD_BYTES;
+	out->heads = scl_dec_bytes(&d, (size_t)out->n * out->head_bytes,
+	    "heads");
 	return scl_dec_finish(&d);
 }
 
 void
 scl_sync_entry_head(const struct scl_sync_entry *e, size_t i,
-    const uint8_t **writer, uint64_t *seqno)
+    const uint8_t **writer, uint64_t *seqno, const uint8_t **hash)
 {
+	const uint8_t *h;
+
 	SCL_ASSERT(i < e->n);
-	*writer = e->heads + 40 * i;
-	*seqno = scl_le64_load(e->heads + 40 * i + SCL_WRITER_BYTES);
+	h = e->heads + e->head_bytes * i;
+	*writer = h;
+	*seqno = scl_le64_load(h + SCL_WRITER_BYTES);
+	*hash = e->head_bytes == SYNC_HEAD_BYTES ? h + SCL_WRITER_BYTES + 8
+						 : NULL;
 }

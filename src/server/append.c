@@ -203,6 +203,33 @@ bsrc_heartbeat(void *ctx, const uint8_t *w, uint64_t seqno, uint64_t *at,
 	return scl_buf_set(out, bs->hb);
 }
 
+/* The certificate a proof of @b's writer carries: none for the owner,
+ * else the body of the CERT record that opens the writer's chain here.
+ * A conflict over that record itself proves nothing against the owner's
+ * certification, so it is only rejected. */
+static enum scl_err
+writer_cert(struct scl_server *s, const struct scl_capsule_batch *b,
+    const struct scl_capsule_meta *meta, uint64_t seqno, struct scl_buf *out)
+{
+	struct scl_record r;
+	struct scl_buf rec;
+	enum scl_err e;
+
+	scl_buf_clear(out);
+	if (memcmp(b->writer, meta->owner, SCL_WRITER_BYTES) == 0)
+		return SCL_OK;
+	if (seqno <= 1)
+		return scl_err_set(SCL_EVERIFY, "two certificates");
+	scl_buf_init(&rec);
+	if ((e = scl_store_get_record(s->store, b->capsule, b->writer, 1,
+		 &rec)) == SCL_OK &&
+	    (e = scl_capsule_record_decode(&r, scl_buf_slice(&rec))) == SCL_OK)
+		e = r.type == SCL_RECORD_CERT ? scl_buf_set(out, r.body)
+		    : scl_err_set(SCL_EVERIFY, "record 1 is no certificate");
+	scl_buf_dispose(&rec);
+	return e;
+}
+
 /* The batch signs a record that differs from one we store: if both are
  * provably the writer's, keep the evidence. */
 static void
@@ -216,7 +243,7 @@ handle_conflict(struct scl_server *s, const uint8_t *route, size_t rlen,
 	struct batch_src bs = { b, hb };
 	struct scl_capsule_source theirs = { &bs, bsrc_record, bsrc_heartbeat };
 	struct scl_capsule_source ours;
-	struct scl_buf meta_bytes, pa, pb, ev;
+	struct scl_buf meta_bytes, pa, pb, ev, cert;
 	char ref[32];
 	enum scl_err e;
 
@@ -224,24 +251,23 @@ handle_conflict(struct scl_server *s, const uint8_t *route, size_t rlen,
 	scl_buf_init(&pa);
 	scl_buf_init(&pb);
 	scl_buf_init(&ev);
+	scl_buf_init(&cert);
 	scl_capsule_record_ref(ref, b->writer, seqno);
 	ra = calloc(1, sizeof(*ra));
 	rb = calloc(1, sizeof(*rb));
-	/* Proofs need the writer's certificate for non-owners; equivocation
-	 * by certified writers is reported without stored evidence. */
 	if (ra == NULL || rb == NULL || meta == NULL ||
-	    memcmp(b->writer, meta->owner, SCL_WRITER_BYTES) != 0 ||
 	    scl_store_get_meta(s->store, b->capsule, &meta_bytes) != SCL_OK ||
+	    writer_cert(s, b, meta, seqno, &cert) != SCL_OK ||
 	    scl_store_snapshot_begin(&snap, s->store, b->capsule) != SCL_OK) {
 		e = SCL_EVERIFY;
 	} else {
 		scl_store_snapshot_source(&ours, snap);
 		e = scl_capsule_proof_build(&pa, &ours,
-		    scl_buf_slice(&meta_bytes), scl_slice_of(NULL, 0), b->writer,
+		    scl_buf_slice(&meta_bytes), scl_buf_slice(&cert), b->writer,
 		    seqno);
 		if (e == SCL_OK)
 			e = scl_capsule_proof_build(&pb, &theirs,
-			    scl_buf_slice(&meta_bytes), scl_slice_of(NULL, 0),
+			    scl_buf_slice(&meta_bytes), scl_buf_slice(&cert),
 			    b->writer, seqno);
 		if (e == SCL_OK)
 			e = scl_capsule_evidence_build(&ev, scl_buf_slice(&pa),
@@ -271,6 +297,7 @@ handle_conflict(struct scl_server *s, const uint8_t *route, size_t rlen,
 			    "record %s differs from the stored one", ref);
 	}
 	scl_store_snapshot_end(snap);
+	scl_buf_dispose(&cert);
 	free(ra);
 	free(rb);
 	scl_buf_dispose(&meta_bytes);
@@ -385,8 +412,9 @@ scl_server__accept(struct scl_server *s, const uint8_t *route, size_t rlen,
 			return e;
 		}
 		if (diff) {
-			if (scl_capsule_heartbeat_covers(&hb, hb_bytes,
-				&p->batch, NULL) == SCL_OK)
+			bool signed_ = scl_capsule_heartbeat_covers(&hb,
+			    hb_bytes, &p->batch, NULL) == SCL_OK;
+			if (signed_)
 				handle_conflict(s, route, rlen, id, &p->batch,
 				    hb_bytes, diff);
 			else if (rlen)
@@ -395,7 +423,10 @@ scl_server__accept(struct scl_server *s, const uint8_t *route, size_t rlen,
 				    "%s differs from the stored chain and is "
 				    "not validly signed", ref);
 			pending_free(p);
-			return SCL_EVERIFY;
+			return scl_err_set(SCL_EVERIFY, "record %llu differs from "
+			    "the stored one%s", (unsigned long long)diff,
+			    signed_ ? " (a fork: see the log)" : " and is not "
+			    "validly signed");
 		}
 		if (same == p->batch.n) {
 			uint8_t hash[SCL_HASH_BYTES];
@@ -419,6 +450,26 @@ scl_server__accept(struct scl_server *s, const uint8_t *route, size_t rlen,
 		scl_capsule_batch_trim_front(&p->batch, same);
 		scl_capsule_record_ref(ref, p->batch.writer,
 		    p->batch.first_seqno);
+	}
+	/* A writer convicted of equivocating is refused from the fork on:
+	 * which of its two chains is the real one, nobody can say. */
+	{
+		uint64_t fork;
+		if (scl_store_first_evidence(s->store, name, p->batch.writer,
+			&fork) == SCL_OK &&
+		    p->batch.first_seqno + p->batch.n - 1 >= fork) {
+			s->stats.rejected++;
+			if (rlen)
+				scl_server__reply_error(s, route, rlen, id,
+				    SCL_WIRE_EQUIVOCATION, fork,
+				    "append to %s at %s rejected: the writer "
+				    "equivocated at record %llu (evidence "
+				    "stored)", cap, ref,
+				    (unsigned long long)fork);
+			pending_free(p);
+			return SCL_EVERIFY;
+		}
+		scl_err_clear();
 	}
 	/* A revoked writer's records beyond its revocation are refused. */
 	{

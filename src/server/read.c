@@ -155,6 +155,7 @@ struct sync_scan {
 struct writers {
 	uint8_t (*id)[SCL_WRITER_BYTES];
 	uint64_t *seqno;
+	uint8_t (*hash)[SCL_HASH_BYTES];
 	size_t n, cap;
 };
 
@@ -173,9 +174,13 @@ collect_writer(void *ctx, const uint8_t *writer, const struct scl_store_head *h)
 		if ((b = realloc(w->seqno, cap * sizeof(*w->seqno))) == NULL)
 			return 1;
 		w->seqno = b;
+		if ((b = realloc(w->hash, cap * sizeof(*w->hash))) == NULL)
+			return 1;
+		w->hash = b;
 		w->cap = cap;
 	}
 	memcpy(w->id[w->n], writer, SCL_WRITER_BYTES);
+	memcpy(w->hash[w->n], h->hash, SCL_HASH_BYTES);
 	w->seqno[w->n++] = h->seqno;
 	return w->n == UINT16_MAX;
 }
@@ -196,13 +201,15 @@ sync_capsule(void *ctx, const uint8_t *name, struct scl_slice meta)
 		SCL_OK ||
 	    (b = items_push(sc->entries)) == NULL ||
 	    scl_sync_entry_encode(b, name, (const uint8_t(*)[32])w.id, w.seqno,
-		w.n) != SCL_OK) {
+		(const uint8_t(*)[32])w.hash, w.n) != SCL_OK) {
 		free(w.id);
 		free(w.seqno);
+		free(w.hash);
 		return 1;
 	}
 	free(w.id);
 	free(w.seqno);
+	free(w.hash);
 	return 0;
 }
 

@@ -2,10 +2,15 @@
  * sync.c - anti-entropy between servers.
  *
  * Every sync period a server asks each peer for its capsules and each
- * writer's head (SYNC, paginated).  Where a peer holds more of a chain,
- * it pulls the missing range (READ) and feeds it, split at the peer's
- * heartbeats, through the same verification as a client's append; where
- * it lacks a capsule's metadata, it fetches that first (META_GET).
+ * writer's head: seqno and hash (SYNC, paginated).  Where a peer holds
+ * more of a chain, it pulls the missing range (READ), from its own head's
+ * seqno on, and feeds it, split at the peer's heartbeats, through the
+ * same verification as a client's append; where it lacks a capsule's
+ * metadata, it fetches that first (META_GET).  A head whose hash differs
+ * from this server's record at that seqno (a fork: the writer signed two
+ * records at one seqno) is pulled too, and the append path, finding the
+ * stored record differ from a validly signed one, keeps the evidence
+ * (append.c); a writer with evidence is pulled no more.
  * Records are self-verifying, so a lying peer can delay catching up but
  * can never make this server store anything a writer did not sign; no
  * consensus is involved (docs/PROTOCOL.md "Replication").
@@ -146,6 +151,53 @@ scl_server__sync_tick(struct scl_server *s, uint64_t now)
 	}
 }
 
+/* The hash of this server's stored record (@writer, @seqno); false if
+ * it holds none (or it is still on its way to the store). */
+static bool
+stored_hash(struct scl_server *s, const uint8_t *name, const uint8_t *writer,
+    uint64_t seqno, uint8_t hash[SCL_HASH_BYTES])
+{
+	struct scl_record r;
+	struct scl_buf b;
+	bool ok;
+
+	scl_buf_init(&b);
+	ok = scl_store_get_record(s->store, name, writer, seqno, &b) ==
+		SCL_OK &&
+	    scl_capsule_record_decode(&r, scl_buf_slice(&b)) == SCL_OK &&
+	    scl_capsule_record_hash(hash, &r) == SCL_OK;
+	scl_buf_dispose(&b);
+	scl_err_clear();
+	return ok;
+}
+
+/*
+ * What to pull of one writer a peer listed: the records beyond this
+ * server's head, from its head's seqno (the overlap shows a fork there),
+ * or the peer's head record alone when it differs from the one stored at
+ * that seqno.  Nothing of a writer already convicted of equivocating.
+ */
+static void
+compare_head(struct scl_server *s, struct peer *p, const uint8_t *name,
+    const uint8_t *writer, uint64_t theirs, const uint8_t *their_hash)
+{
+	uint64_t ours = scl_server__verified_head(s, name, writer), fork;
+	uint8_t hash[SCL_HASH_BYTES];
+
+	if (scl_store_first_evidence(s->store, name, writer, &fork) == SCL_OK)
+		return;
+	scl_err_clear();
+	if (theirs > ours) {
+		pull_push(p, SCL_MSG_READ, name, writer, ours ? ours : 1,
+		    theirs);
+		return;
+	}
+	if (their_hash && theirs >= 1 &&
+	    stored_hash(s, name, writer, theirs, hash) &&
+	    memcmp(hash, their_hash, SCL_HASH_BYTES) != 0)
+		pull_push(p, SCL_MSG_READ, name, writer, theirs, theirs);
+}
+
 /* Queues what this server lacks of the capsules a peer listed. */
 static void
 on_sync(struct scl_server *s, struct peer *p, const struct scl_msg *m,
@@ -166,13 +218,10 @@ on_sync(struct scl_server *s, struct peer *p, const struct scl_msg *m,
 			continue; /* heads are pulled next round */
 		}
 		for (size_t i = 0; i < e.n; i++) {
-			const uint8_t *writer;
-			uint64_t theirs, ours;
-			scl_sync_entry_head(&e, i, &writer, &theirs);
-			ours = scl_server__verified_head(s, e.name, writer);
-			if (theirs > ours)
-				pull_push(p, SCL_MSG_READ, e.name, writer,
-				    ours + 1, theirs);
+			const uint8_t *writer, *hash;
+			uint64_t theirs;
+			scl_sync_entry_head(&e, i, &writer, &theirs, &hash);
+			compare_head(s, p, e.name, writer, theirs, hash);
 		}
 	}
 	if (!m->more) {

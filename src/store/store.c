@@ -615,6 +615,41 @@ scl_store_put_evidence(struct scl_store *s, const uint8_t name[SCL_NAME_BYTES],
 	return SCL_OK;
 }
 
+enum scl_err
+scl_store_first_evidence(struct scl_store *s, const uint8_t name[SCL_NAME_BYTES],
+    const uint8_t writer[SCL_WRITER_BYTES], uint64_t *seqno)
+{
+	uint8_t key[REC_KEY_BYTES];
+	MDB_val k = val_of(key, sizeof(key)), v;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	enum scl_err e;
+	int rc;
+
+	rec_key(key, name, writer, 0);
+	if ((e = with_read(s, &txn)) != SCL_OK)
+		return e;
+	if ((rc = mdb_cursor_open(txn, s->evidence, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return scl_store__lmdb_err(rc, "reading evidence");
+	}
+	/* Keys sort by (name, writer, big-endian seqno): the first at or
+	 * after seqno 0 is this writer's lowest, if it is this writer's. */
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && (k.mv_size != REC_KEY_BYTES ||
+			   memcmp(k.mv_data, key, SCL_NAME_BYTES +
+			       SCL_WRITER_BYTES) != 0))
+		rc = MDB_NOTFOUND;
+	if (rc == 0)
+		*seqno = scl_be64_load((const uint8_t *)k.mv_data +
+		    SCL_NAME_BYTES + SCL_WRITER_BYTES);
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND)
+		return SCL_ENOTFOUND;
+	return rc ? scl_store__lmdb_err(rc, "reading evidence") : SCL_OK;
+}
+
 struct evidence_scan {
 	scl_store_evidence_fn fn;
 	void *ctx;

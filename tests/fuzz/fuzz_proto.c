@@ -18,9 +18,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		total += item.len;
 		if (scl_sync_entry_decode(&e, item) == SCL_OK)
 			for (size_t i = 0; i < e.n; i++) {
-				const uint8_t *w;
+				const uint8_t *w, *h;
 				uint64_t s;
-				scl_sync_entry_head(&e, i, &w, &s);
+				scl_sync_entry_head(&e, i, &w, &s, &h);
 			}
 	}
 	if (total > size)

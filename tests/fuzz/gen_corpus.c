@@ -279,7 +279,8 @@ main(int argc, char **argv)
 		hbs[0] = scl_buf_slice(&c.hb[3]);
 		hbs[1] = scl_buf_slice(&c.hb[7]);
 		check(scl_sync_entry_encode(&entry, name,
-			  (const uint8_t(*)[32])owner.public_key, seqnos, 1),
+			  (const uint8_t(*)[32])owner.public_key, seqnos,
+			  (const uint8_t(*)[32])name, 1),
 		    "entry");
 		for (size_t t = 0; t < sizeof(types); t++)
 			for (int reply = 0; reply < 2; reply++) {
