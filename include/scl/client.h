@@ -206,6 +206,67 @@ SCL_NODISCARD enum scl_err scl_client_proof(struct scl_client *c,
 SCL_NODISCARD enum scl_err scl_client_status(struct scl_client *c, size_t i,
     struct scl_buf *out);
 
+/* --- What this client has seen: rollback detection ------------------------ */
+
+/*
+ * The newest head of each writer a client has seen verified, and the
+ * highest seqno it may have signed itself (reserved before signing), kept
+ * in a file outside every store it checks (a key file of kind SEEN, 0600,
+ * checksummed, replaced atomically).  A server set that serves less than a
+ * head seen before has been rolled back (or is hiding records); a writer
+ * whose servers serve less than it reserved may have signed the next
+ * seqno already, and must not sign it again (THREAT_MODEL.md "Rollback").
+ */
+struct scl_client_seen;
+
+/** Loads @path (a missing file: nothing seen yet) for capsule @name.
+ * Owned: scl_client_seen_free(). */
+SCL_NODISCARD enum scl_err scl_client_seen_open(struct scl_client_seen **out,
+    const char *path, const uint8_t name[SCL_NAME_BYTES]);
+void scl_client_seen_free(struct scl_client_seen *s);
+
+/**
+ * Checks what servers serve of @writer (its newest head: @seqno, @hash)
+ * against what was seen: SCL_ECONFLICT ("rollback") if it is older than a
+ * head seen before, or the same seqno with another hash (a fork).
+ */
+SCL_NODISCARD enum scl_err scl_client_seen_check(
+    const struct scl_client_seen *s, const uint8_t writer[SCL_WRITER_BYTES],
+    uint64_t seqno, const uint8_t hash[SCL_HASH_BYTES]);
+
+/** Remembers a verified head of @writer (kept if newer than the one seen;
+ * saved by scl_client_seen_save). */
+SCL_NODISCARD enum scl_err scl_client_seen_note(struct scl_client_seen *s,
+    const uint8_t writer[SCL_WRITER_BYTES], uint64_t seqno,
+    const uint8_t hash[SCL_HASH_BYTES]);
+
+/**
+ * Before this client signs @writer's records @from..@to: SCL_ECONFLICT if
+ * it may have signed @from already (it reserved as far before), else it
+ * reserves through @to and saves, so that a crash between signing and
+ * storing cannot lead to signing @from twice.
+ */
+SCL_NODISCARD enum scl_err scl_client_seen_reserve(struct scl_client_seen *s,
+    const uint8_t writer[SCL_WRITER_BYTES], uint64_t from, uint64_t to);
+
+/** The head seen and the seqno reserved of @writer (0 and 0 if none). */
+void scl_client_seen_get(const struct scl_client_seen *s,
+    const uint8_t writer[SCL_WRITER_BYTES], uint64_t *seen,
+    uint64_t *reserved);
+
+/** Entry @i (writer order) of the writers seen or reserved: false past
+ * the last. */
+bool scl_client_seen_at(const struct scl_client_seen *s, size_t i,
+    uint8_t writer[SCL_WRITER_BYTES], uint64_t *seen, uint64_t *reserved);
+
+/** Forgets everything seen and reserved of @writer: the owner decided
+ * that what the servers serve now is the chain (scl capsule resolve). */
+SCL_NODISCARD enum scl_err scl_client_seen_forget(struct scl_client_seen *s,
+    const uint8_t writer[SCL_WRITER_BYTES]);
+
+/** Writes the file (atomically, fsync'd). */
+SCL_NODISCARD enum scl_err scl_client_seen_save(struct scl_client_seen *s);
+
 #ifdef __cplusplus
 }
 #endif

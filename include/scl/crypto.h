@@ -186,6 +186,7 @@ SCL_NODISCARD enum scl_err scl_box_open(uint8_t *out, const void *ct,
 enum scl_keyfile_kind {
 	SCL_KEYFILE_IDENTITY = 1,	/* one Ed25519 seed */
 	SCL_KEYFILE_KEYRING = 2,	/* a capsule's keys (capsule.h) */
+	SCL_KEYFILE_SEEN = 3,		/* the heads a client saw (client.h) */
 };
 
 /**

@@ -18,6 +18,7 @@ struct local {
 	char keyring_path[PATH_MAX + 96];
 	struct scl_client *client;		/* non-NULL: server mode */
 	uint16_t record_version;		/* written; 0: the newest */
+	struct scl_client_seen *seen;		/* what this client saw */
 };
 
 /**
@@ -64,6 +65,32 @@ int remote_read(struct cli_args *a, struct local *l,
 int remote_verify(struct cli_args *a, struct local *l);
 int remote_prove(struct cli_args *a, struct local *l,
     const uint8_t writer[SCL_WRITER_BYTES], uint64_t seqno);
+
+/* cmd_resolve.c: what this client has seen (THREAT_MODEL.md "Rollback"). */
+
+/** Loads the seen file of the capsule into @l->seen. */
+int capsule_seen_open(struct local *l, struct cli_args *a);
+
+/** Checks a verified head of @writer that is served now against what was
+ * seen (SCL_ECONFLICT: rolled back, or forked), then remembers it. */
+enum scl_err capsule_seen_check(struct local *l, const uint8_t *writer,
+    uint64_t seqno, const uint8_t *hash);
+
+/** Before signing batch @b: refuses seqnos this client may have signed
+ * already, else reserves the batch's (saved before it returns). */
+enum scl_err capsule_seen_reserve(struct local *l,
+    const struct scl_capsule_batch *b);
+
+/** After @w's records were stored: remembers its head as seen. */
+enum scl_err capsule_seen_wrote(struct local *l,
+    const struct scl_capsule_writer *w);
+
+/** Prints a ROLLBACK line for each writer seen that is not among the
+ * @n @writers served; returns how many. */
+unsigned capsule_seen_missing(struct local *l,
+    const uint8_t (*writers)[SCL_WRITER_BYTES], size_t n);
+
+int capsule_resolve(struct cli_args *a);
 
 /* cmd_fork.c */
 int capsule_evidence(struct cli_args *a);

@@ -123,6 +123,12 @@ int cli_home(const struct cli_args *a, char *out, size_t n);
 enum scl_err cli_open_store(const struct cli_args *a,
     struct scl_store **out);
 
+/** Path of capsule @name's file DIR/@sub/<name hex>@suffix, or in $@env
+ * when that is set (@env may be NULL); creates the directory (0700). */
+int cli_capsule_file(const struct cli_args *a, const char *sub,
+    const char *env, const uint8_t *name, const char *suffix, char *out,
+    size_t n);
+
 /** Path of a capsule's keyring file in the data directory. */
 int cli_keyring_path(const struct cli_args *a, const uint8_t *name,
     char *out, size_t n);

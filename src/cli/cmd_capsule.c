@@ -28,6 +28,7 @@ capsule_close(struct local *l)
 	scl_buf_dispose(&l->meta_bytes);
 	scl_store_close(l->store);
 	scl_client_free(l->client);
+	scl_client_seen_free(l->seen);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -138,6 +139,8 @@ capsule_open(struct local *l, struct cli_args *a, const char *hex,
 	if (l->client == NULL && l->meta.n_servers > 0 &&
 	    (e = client_from_meta(l)) != SCL_OK)
 		return cli_fail_err(a, e);
+	if ((rc = capsule_seen_open(l, a)) != CLI_OK)
+		return rc;
 	if (!want_keys)
 		return CLI_OK;
 	if ((rc = cli_keyring_path(a, l->name, l->keyring_path,
@@ -456,6 +459,8 @@ capsule_append(struct cli_args *a)
 	e = feed_lines(&r, &lines);
 	if (e == SCL_OK)
 		e = scl_store_appender_finish(r.appender);
+	if (e == SCL_OK)
+		e = capsule_seen_wrote(&r.l, r.writer);
 	scl_store_appender_stats(r.appender, &st);
 	if (e != SCL_OK) {
 		rc = cli_fail(a, "%s; stored %llu records before the failure, "
@@ -549,7 +554,9 @@ capsule_read(struct cli_args *a)
 		goto done;
 	}
 	rc = CLI_FAIL;
-	if ((e = scl_store_get_head(l.store, l.name, writer, &head)) != SCL_OK) {
+	if ((e = scl_store_get_head(l.store, l.name, writer, &head)) != SCL_OK ||
+	    (e = capsule_seen_check(&l, writer, head.seqno, head.hash)) !=
+		SCL_OK) {
 		rc = cli_fail_err(a, e);
 		goto done;
 	}
@@ -587,11 +594,14 @@ done:
 
 /* --- verify -------------------------------------------------------------- */
 
+#define VERIFY_WRITERS_MAX 4096
+
 struct verify_run {
 	struct local *l;
 	struct scl_capsule_source src;
 	struct scl_capsule_opener *opener;
 	struct scl_capsule_verify_stats stats;
+	uint8_t (*seen)[SCL_WRITER_BYTES];	/* the writers stored */
 	unsigned writers;
 	enum scl_err err;
 };
@@ -602,9 +612,17 @@ verify_writer(void *ctx, const uint8_t writer[SCL_WRITER_BYTES],
 {
 	struct verify_run *v = ctx;
 
-	v->writers++;
+	if (v->writers == VERIFY_WRITERS_MAX) {
+		v->err = scl_err_set(SCL_ELIMIT, "more than %d writers",
+		    VERIFY_WRITERS_MAX);
+		return 1;
+	}
+	memcpy(v->seen[v->writers++], writer, SCL_WRITER_BYTES);
 	v->err = scl_capsule_verify_chain(&v->stats, &v->src, v->l->name,
 	    &v->l->meta, writer, head->seqno, v->opener);
+	if (v->err == SCL_OK)
+		v->err = capsule_seen_check(v->l, writer, head->seqno,
+		    head->hash);
 	return v->err != SCL_OK;
 }
 
@@ -640,6 +658,10 @@ capsule_verify(struct cli_args *a)
 		goto done;
 	}
 	v.l = &l;
+	if ((v.seen = calloc(VERIFY_WRITERS_MAX, sizeof(*v.seen))) == NULL) {
+		rc = cli_fail(a, "out of memory");
+		goto done;
+	}
 	if ((e = scl_store_snapshot_begin(&snap, l.store, l.name)) != SCL_OK ||
 	    (l.keys && (e = scl_capsule_opener_new(&v.opener, l.meta.aead,
 			    l.keys)) != SCL_OK)) {
@@ -652,6 +674,11 @@ capsule_verify(struct cli_args *a)
 		v.err = e;
 	if (v.err != SCL_OK) {
 		rc = cli_fail(a, "FAILED: %s", scl_err_last());
+		goto done;
+	}
+	if (capsule_seen_missing(&l, (const uint8_t(*)[SCL_WRITER_BYTES])v.seen,
+		v.writers) > 0) {
+		rc = cli_fail(a, "FAILED: writers this client saw are gone");
 		goto done;
 	}
 	if ((e = scl_store_each_evidence(l.store, l.name, count_evidence,
@@ -673,6 +700,7 @@ capsule_verify(struct cli_args *a)
 		printf(" (no keys: payloads not decrypted)\n");
 	rc = evidence ? CLI_FAIL : CLI_OK;
 done:
+	free(v.seen);
 	scl_capsule_opener_free(v.opener);
 	scl_store_snapshot_end(snap);
 	capsule_close(&l);
@@ -1014,6 +1042,13 @@ static const struct cli_opt check_evidence_opts[] = {
 	CLI_OPTS_END,
 };
 
+static const struct cli_opt resolve_opts[] = {
+	{ "accept", NULL, "take what is served now as the chain", NULL },
+	{ "writer", "ID", "only this writer (hex key)", "every writer seen" },
+	{ "servers", "LIST", "ask these servers", "the capsule's, if any" },
+	CLI_OPTS_END,
+};
+
 static const struct cli_cmd capsule_cmds[] = {
 	{ "capsule create", "[options]", "create a capsule; prints its name",
 	    "Creates a DataCapsule owned by a new or given Ed25519 identity, "
@@ -1094,6 +1129,21 @@ static const struct cli_cmd capsule_cmds[] = {
 	    check_evidence_opts, 1, 1,
 	    "  scl capsule check-evidence $name < fork.ev\n",
 	    capsule_check_evidence },
+	{ "capsule resolve", "NAME [options]",
+	    "compare what this client saw with what is served now",
+	    "Every read, verify and append remembers, in DIR/seen (or "
+	    "$SCL_SEEN_DIR), the\nnewest head of each writer it verified "
+	    "and the last seqno it signed, and\nrefuses servers (or a store) "
+	    "that serve less: a ROLLBACK, exit 1.  This\ncommand shows, per "
+	    "writer, what was seen and signed beside what is served\nnow, and "
+	    "exits 1 if any writer is in conflict.  Once you know why (a\n"
+	    "restored backup, a failed append, an attack), --accept takes "
+	    "what is served\nnow as the chain and checks against it from "
+	    "then on.",
+	    resolve_opts, 1, 1,
+	    "  scl capsule resolve $name\n"
+	    "  scl capsule resolve $name --accept\n",
+	    capsule_resolve },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL },
 };
 

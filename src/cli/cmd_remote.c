@@ -18,6 +18,32 @@ local_read_quorum(const struct local *l)
 	return scl_capsule_read_quorum(&l->meta, scl_client_count(l->client));
 }
 
+/*
+ * @writer's newest head the servers prove, asking a read quorum, checked
+ * against what this client saw.  A quorum may miss the one server that
+ * holds a head seen before, so a head older than that is asked of every
+ * server before it counts as a rollback.
+ */
+static enum scl_err
+checked_heads(struct local *l, const uint8_t *writer,
+    struct scl_client_heads *heads)
+{
+	enum scl_err e;
+
+	if ((e = scl_client_heads(l->client, l->name, writer,
+		 local_read_quorum(l), heads)) != SCL_OK)
+		return e;
+	if (capsule_seen_check(l, writer, heads->best,
+		heads->hash[heads->best_server]) == SCL_OK)
+		return SCL_OK;
+	scl_err_clear();
+	if ((e = scl_client_heads(l->client, l->name, writer, 0, heads)) !=
+	    SCL_OK)
+		return e;
+	return capsule_seen_check(l, writer, heads->best,
+	    heads->hash[heads->best_server]);
+}
+
 /* Loads the writer's head from the servers: the highest head any server
  * proves with the writer's signature, rebuilt from a server that holds
  * it (another one if the first serves records that do not verify). */
@@ -29,8 +55,7 @@ remote_head(struct local *l, const uint8_t *writer,
 	enum scl_err e;
 
 	memset(head, 0, sizeof(*head));
-	if ((e = scl_client_heads(l->client, l->name, writer,
-		 local_read_quorum(l), &heads)) != SCL_OK)
+	if ((e = checked_heads(l, writer, &heads)) != SCL_OK)
 		return e;
 	if (heads.best == 0)
 		return SCL_OK;
@@ -74,7 +99,7 @@ local_head(struct local *l, const uint8_t *writer,
 	if (e != SCL_OK)
 		return scl_err_wrap(e, "the stored chain does not verify, so "
 				       "nothing can be appended to it: ");
-	return SCL_OK;
+	return capsule_seen_check(l, writer, head->seqno, head->level[0]);
 }
 
 enum scl_err
@@ -122,10 +147,13 @@ capsule_append_one(struct local *l, enum scl_record_type type,
 	scl_capsule_batch_init(&b);
 	if ((e = capsule_writer_open(l, &w)) == SCL_OK &&
 	    (e = scl_capsule_writer_append(w, &b, type, payload)) == SCL_OK &&
+	    (e = capsule_seen_reserve(l, &b)) == SCL_OK &&
 	    (e = scl_capsule_writer_seal_batch(w, &b, cli_now_us())) == SCL_OK)
 		e = l->client ? scl_client_append(l->client, &b,
 				    l->meta.write_quorum, NULL)
 			      : scl_store_append(l->store, one, 1);
+	if (e == SCL_OK)
+		e = capsule_seen_wrote(l, w);
 	scl_capsule_writer_free(w);
 	scl_capsule_batch_dispose(&b);
 	return e;
@@ -186,7 +214,8 @@ remote_append(struct cli_args *a, struct local *l, FILE *in, uint64_t batch)
 				dups += ack.duplicates > 0;
 				memmove(fly, fly + 1, --nfly * sizeof(*fly));
 			}
-			if ((e = scl_capsule_writer_seal_batch(w, &b,
+			if ((e = capsule_seen_reserve(l, &b)) != SCL_OK ||
+			    (e = scl_capsule_writer_seal_batch(w, &b,
 				 cli_now_us())) != SCL_OK ||
 			    (e = scl_client_append_submit(l->client, &b,
 				 l->meta.write_quorum, WINDOW,
@@ -215,6 +244,8 @@ remote_append(struct cli_args *a, struct local *l, FILE *in, uint64_t batch)
 			dups += ack.duplicates > 0;
 		}
 	}
+	if (!failure[0] && (e = capsule_seen_wrote(l, w)) != SCL_OK)
+		snprintf(failure, sizeof(failure), "%s", scl_err_last());
 	if (failure[0]) {
 		rc = cli_fail(a, "%s; %llu records were acknowledged by a "
 				 "quorum before the failure",
@@ -255,8 +286,7 @@ remote_read(struct cli_args *a, struct local *l,
 	enum scl_err e;
 
 	(void)from_set;
-	if ((e = scl_client_heads(l->client, l->name, writer,
-		 local_read_quorum(l), &heads)) != SCL_OK)
+	if ((e = checked_heads(l, writer, &heads)) != SCL_OK)
 		return cli_fail_err(a, e);
 	if (!cli_get_u64_in(a, "to", heads.best, 1, UINT64_MAX, &to))
 		return CLI_USAGE;
@@ -368,9 +398,10 @@ remote_verify(struct cli_args *a, struct local *l)
 	struct scl_client_heads *heads = NULL;
 	uint8_t (*writers)[SCL_WRITER_BYTES] = NULL;
 	size_t nw = 0, nserv = scl_client_count(l->client), good = 0, asked;
-	unsigned forks = 0, evidence = 0;
+	unsigned forks = 0, evidence = 0, rollbacks = 0;
 	void *ev_ctx[2] = { l, &evidence };
 	char cap[9];
+	bool bad;
 	int rc = CLI_FAIL;
 	enum scl_err e;
 
@@ -433,19 +464,29 @@ remote_verify(struct cli_args *a, struct local *l)
 			good += !behind;
 		}
 	}
-	for (size_t k = 0; k < nw; k++)
+	for (size_t k = 0; k < nw; k++) {
 		forks += report_forks(l, writers[k], &heads[k]);
+		if (capsule_seen_check(l, writers[k], heads[k].best,
+			heads[k].hash[heads[k].best_server]) != SCL_OK) {
+			printf("%s\n", scl_err_last());
+			rollbacks++;
+		}
+	}
+	rollbacks += capsule_seen_missing(l,
+	    (const uint8_t(*)[SCL_WRITER_BYTES])writers, nw);
 	if ((e = scl_client_evidence(l->client, l->name, count_evidence,
 		 ev_ctx, &asked)) != SCL_OK) {
 		rc = cli_fail_err(a, e);
 		goto done;
 	}
+	bad = good < nserv || forks + evidence + rollbacks > 0;
 	printf("%s capsule %s: %zu of %zu servers hold every writer's newest "
-	       "head and verify; %u fork%s, %u piece%s of evidence\n",
-	    good == nserv && forks + evidence == 0 ? "ok:" : "FAILED:", cap,
-	    good, nserv, forks, forks == 1 ? "" : "s", evidence,
-	    evidence == 1 ? "" : "s");
-	rc = good == nserv && forks + evidence == 0 ? CLI_OK : CLI_FAIL;
+	       "head and verify; %u fork%s, %u piece%s of evidence, %u "
+	       "rollback%s\n",
+	    bad ? "FAILED:" : "ok:", cap, good, nserv, forks,
+	    forks == 1 ? "" : "s", evidence, evidence == 1 ? "" : "s",
+	    rollbacks, rollbacks == 1 ? "" : "s");
+	rc = bad ? CLI_FAIL : CLI_OK;
 done:
 	scl_capsule_opener_free(opener);
 	free(heads);

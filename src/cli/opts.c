@@ -331,21 +331,38 @@ cli_open_store(const struct cli_args *a, struct scl_store **out)
 }
 
 int
-cli_keyring_path(const struct cli_args *a, const uint8_t *name, char *out,
+cli_capsule_file(const struct cli_args *a, const char *sub,
+    const char *env, const uint8_t *name, const char *suffix, char *out,
     size_t n)
 {
 	char home[PATH_MAX], dir[PATH_MAX + 8], hex[2 * SCL_NAME_BYTES + 1];
+	const char *over = env ? getenv(env) : NULL;
 	int rc;
 
-	if ((rc = cli_home(a, home, sizeof(home))) != CLI_OK)
-		return rc;
-	snprintf(dir, sizeof(dir), "%s/keys", home);
-	if (ensure_dir(home) != SCL_OK || ensure_dir(dir) != SCL_OK)
+	if (over && *over) {
+		if ((size_t)snprintf(dir, sizeof(dir), "%s", over) >=
+		    sizeof(dir))
+			return cli_fail(a, "$%s is too long", env);
+	} else {
+		if ((rc = cli_home(a, home, sizeof(home))) != CLI_OK)
+			return rc;
+		if (ensure_dir(home) != SCL_OK)
+			return cli_fail(a, "%s", scl_err_last());
+		snprintf(dir, sizeof(dir), "%s/%s", home, sub);
+	}
+	if (ensure_dir(dir) != SCL_OK)
 		return cli_fail(a, "%s", scl_err_last());
-	if ((size_t)snprintf(out, n, "%s/%s.keyring", dir,
-		scl_hex_encode(hex, name, SCL_NAME_BYTES)) >= n)
-		return cli_fail(a, "key path too long");
+	if ((size_t)snprintf(out, n, "%s/%s%s", dir,
+		scl_hex_encode(hex, name, SCL_NAME_BYTES), suffix) >= n)
+		return cli_fail(a, "path under %s too long", dir);
 	return CLI_OK;
+}
+
+int
+cli_keyring_path(const struct cli_args *a, const uint8_t *name, char *out,
+    size_t n)
+{
+	return cli_capsule_file(a, "keys", NULL, name, ".keyring", out, n);
 }
 
 bool

@@ -192,6 +192,20 @@ done:
 	return r;
 }
 
+static const char *
+kind_name(unsigned kind)
+{
+	switch (kind) {
+	case SCL_KEYFILE_IDENTITY:
+		return "signing identity";
+	case SCL_KEYFILE_KEYRING:
+		return "capsule keyring";
+	case SCL_KEYFILE_SEEN:
+		return "record of heads seen";
+	}
+	return "key of unknown kind";
+}
+
 enum scl_err
 scl_keyfile_decode(struct scl_buf *out, struct scl_slice raw,
     enum scl_keyfile_kind kind, const char *what)
@@ -228,12 +242,7 @@ scl_keyfile_decode(struct scl_buf *out, struct scl_slice raw,
 		    "key file %s is corrupted (checksum mismatch)", what);
 	if (got_kind != kind)
 		return scl_err_set(SCL_EINVAL, "key file %s holds a %s, not a %s",
-		    what,
-		    got_kind == SCL_KEYFILE_IDENTITY ? "signing identity"
-		    : got_kind == SCL_KEYFILE_KEYRING ? "capsule keyring"
-						     : "key of unknown kind",
-		    kind == SCL_KEYFILE_IDENTITY ? "signing identity"
-						 : "capsule keyring");
+		    what, kind_name(got_kind), kind_name(kind));
 	return scl_buf_append(out, body.ptr, body.len);
 }
 
