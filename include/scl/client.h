@@ -249,6 +249,11 @@ SCL_NODISCARD enum scl_err scl_client_seen_note(struct scl_client_seen *s,
 SCL_NODISCARD enum scl_err scl_client_seen_reserve(struct scl_client_seen *s,
     const uint8_t writer[SCL_WRITER_BYTES], uint64_t from, uint64_t to);
 
+/** Gives back what was reserved of @writer past @through (the last seqno
+ * it signed), once signing stopped; saves if that changed anything. */
+SCL_NODISCARD enum scl_err scl_client_seen_release(struct scl_client_seen *s,
+    const uint8_t writer[SCL_WRITER_BYTES], uint64_t through);
+
 /** The head seen and the seqno reserved of @writer (0 and 0 if none). */
 void scl_client_seen_get(const struct scl_client_seen *s,
     const uint8_t writer[SCL_WRITER_BYTES], uint64_t *seen,

@@ -76,10 +76,20 @@ int capsule_seen_open(struct local *l, struct cli_args *a);
 enum scl_err capsule_seen_check(struct local *l, const uint8_t *writer,
     uint64_t seqno, const uint8_t *hash);
 
-/** Before signing batch @b: refuses seqnos this client may have signed
- * already, else reserves the batch's (saved before it returns). */
+/**
+ * Before signing batch @b: refuses seqnos this client may have signed
+ * already, else reserves the batch's and @ahead more (saved before it
+ * returns), unless an earlier call reserved them; *@reserved tracks how
+ * far (0 at first).  Reserving ahead saves one fsync per batch; once
+ * signing stops, capsule_seen_release gives back what was not signed.
+ */
 enum scl_err capsule_seen_reserve(struct local *l,
-    const struct scl_capsule_batch *b);
+    const struct scl_capsule_batch *b, uint64_t ahead, uint64_t *reserved);
+
+/** Gives back what was reserved of @writer's chain past @signed, the
+ * last seqno signed. */
+enum scl_err capsule_seen_release(struct local *l, const uint8_t *writer,
+    uint64_t signed_through);
 
 /** After @w's records were stored: remembers its head as seen. */
 enum scl_err capsule_seen_wrote(struct local *l,

@@ -142,12 +142,13 @@ capsule_append_one(struct local *l, enum scl_record_type type,
 	struct scl_capsule_writer *w = NULL;
 	struct scl_capsule_batch b;
 	const struct scl_capsule_batch *one[1] = { &b };
+	uint64_t reserved = 0;
 	enum scl_err e;
 
 	scl_capsule_batch_init(&b);
 	if ((e = capsule_writer_open(l, &w)) == SCL_OK &&
 	    (e = scl_capsule_writer_append(w, &b, type, payload)) == SCL_OK &&
-	    (e = capsule_seen_reserve(l, &b)) == SCL_OK &&
+	    (e = capsule_seen_reserve(l, &b, 0, &reserved)) == SCL_OK &&
 	    (e = scl_capsule_writer_seal_batch(w, &b, cli_now_us())) == SCL_OK)
 		e = l->client ? scl_client_append(l->client, &b,
 				    l->meta.write_quorum, NULL)
@@ -172,6 +173,7 @@ remote_append(struct cli_args *a, struct local *l, FILE *in, uint64_t batch)
 	struct inflight fly[WINDOW];
 	size_t nfly = 0, cap = 0;
 	uint64_t acked = 0, first_acked = 0, batches = 0, dups = 0, lines = 0;
+	uint64_t reserved = 0, signed_through = 0;
 	char *line = NULL, failure[700] = "";
 	ssize_t n;
 	int rc = CLI_FAIL;
@@ -214,12 +216,16 @@ remote_append(struct cli_args *a, struct local *l, FILE *in, uint64_t batch)
 				dups += ack.duplicates > 0;
 				memmove(fly, fly + 1, --nfly * sizeof(*fly));
 			}
-			if ((e = capsule_seen_reserve(l, &b)) != SCL_OK ||
+			if ((e = capsule_seen_reserve(l, &b,
+				 batch * (WINDOW - 1), &reserved)) == SCL_OK &&
 			    (e = scl_capsule_writer_seal_batch(w, &b,
-				 cli_now_us())) != SCL_OK ||
-			    (e = scl_client_append_submit(l->client, &b,
-				 l->meta.write_quorum, WINDOW,
-				 &fly[nfly].ticket)) != SCL_OK) {
+				 cli_now_us())) == SCL_OK) {
+				signed_through = b.first_seqno + b.n - 1;
+				e = scl_client_append_submit(l->client, &b,
+				    l->meta.write_quorum, WINDOW,
+				    &fly[nfly].ticket);
+			}
+			if (e != SCL_OK) {
 				snprintf(failure, sizeof(failure), "%s",
 				    scl_err_last());
 				break;
@@ -244,6 +250,10 @@ remote_append(struct cli_args *a, struct local *l, FILE *in, uint64_t batch)
 			dups += ack.duplicates > 0;
 		}
 	}
+	/* What was signed, reached servers or not, stays reserved. */
+	if (reserved && (e = capsule_seen_release(l, scl_capsule_writer_id(w),
+			     signed_through)) != SCL_OK && !failure[0])
+		snprintf(failure, sizeof(failure), "%s", scl_err_last());
 	if (!failure[0] && (e = capsule_seen_wrote(l, w)) != SCL_OK)
 		snprintf(failure, sizeof(failure), "%s", scl_err_last());
 	if (failure[0]) {

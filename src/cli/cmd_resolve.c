@@ -48,12 +48,29 @@ capsule_seen_check(struct local *l, const uint8_t *writer, uint64_t seqno,
 }
 
 enum scl_err
-capsule_seen_reserve(struct local *l, const struct scl_capsule_batch *b)
+capsule_seen_reserve(struct local *l, const struct scl_capsule_batch *b,
+    uint64_t ahead, uint64_t *reserved)
 {
-	if (l->seen == NULL || b->n == 0)
+	uint64_t last = b->first_seqno + b->n - 1;
+	enum scl_err e;
+
+	if (l->seen == NULL || b->n == 0 || last <= *reserved)
 		return SCL_OK;
-	return scl_client_seen_reserve(l->seen, b->writer, b->first_seqno,
-	    b->first_seqno + b->n - 1);
+	/* Batches may not end where the last reservation did. */
+	if ((e = scl_client_seen_reserve(l->seen, b->writer,
+		 *reserved ? *reserved + 1 : b->first_seqno, last + ahead)) ==
+	    SCL_OK)
+		*reserved = last + ahead;
+	return e;
+}
+
+enum scl_err
+capsule_seen_release(struct local *l, const uint8_t *writer,
+    uint64_t signed_through)
+{
+	if (l->seen == NULL)
+		return SCL_OK;
+	return scl_client_seen_release(l->seen, writer, signed_through);
 }
 
 enum scl_err

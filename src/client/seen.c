@@ -210,6 +210,18 @@ scl_client_seen_reserve(struct scl_client_seen *s,
 	return scl_client_seen_save(s);
 }
 
+enum scl_err
+scl_client_seen_release(struct scl_client_seen *s,
+    const uint8_t writer[SCL_WRITER_BYTES], uint64_t through)
+{
+	struct seen_entry *e = find(s, writer, false);
+
+	if (e == NULL || e->reserved <= through)
+		return SCL_OK;
+	e->reserved = through;
+	return scl_client_seen_save(s);
+}
+
 void
 scl_client_seen_get(const struct scl_client_seen *s,
     const uint8_t writer[SCL_WRITER_BYTES], uint64_t *seen, uint64_t *reserved)

@@ -14,7 +14,8 @@
 #  4. `scl capsule resolve` shows the conflict and exits 1; --accept
 #     takes the served chain and appends work again;
 #  5. a batch signed while every server is stopped and lost when they are
-#     killed: the writer refuses to sign its seqno again until resolved.
+#     killed: the writer refuses to sign its seqno again until resolved;
+#  6. an append that stops at a bad line leaves nothing to resolve.
 #
 # Usage: test_rollback.sh SCL
 set -u
@@ -163,6 +164,16 @@ fi
 as "$W" capsule resolve "$name" --accept >/dev/null 2>&1 &&
 	echo again | as "$W" capsule append "$name" 2>&1 | grep -q "seqno 102..102" &&
 	ok || bad "append after accepting the lost batch"
+
+# --- 6. an append refused for its input gives back what it did not sign ------
+# (it reserves seqnos ahead to save fsyncs; a false alarm here would make
+# every mistyped append need a resolve)
+{ seq 1 200; head -c 5000000 /dev/zero | tr '\0' x; echo; } |
+	as "$W" capsule append "$name" --batch 64 >"$T/append5" 2>&1 &&
+	bad "a 5 MB line was accepted"
+grep -q "line 201" "$T/append5" && ok || bad "the refusal: $(cat "$T/append5")"
+echo next | as "$W" capsule append "$name" >"$T/append6" 2>&1 && ok ||
+	bad "after a refused line the writer refused to go on: $(cat "$T/append6")"
 as "$W" capsule verify "$name" >"$T/verify3" 2>&1 && ok ||
 	bad "verify at the end: $(cat "$T/verify3")"
 
