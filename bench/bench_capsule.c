@@ -462,9 +462,9 @@ static const struct cli_cmd bench_cmds[] = {
 	    "appends of 100 B and 1 KiB\npayloads at batch 1, 16, 64 and "
 	    "256 through the group committer (fsync'd\nLMDB), and full "
 	    "verification with decryption.  Each figure is printed as\n"
-	    "JSON with its ratio to the seal+hash limit (SHA-256: records "
-	    "v2).  Stores go\nin a temporary directory under --dir, $TMPDIR "
-	    "or /var/tmp, removed afterwards.",
+	    "JSON with its ratio to the seal+hash limit (SHA-256, which "
+	    "records v2 and v3\nhash).  Stores go in a temporary directory "
+	    "under --dir, $TMPDIR or /var/tmp,\nremoved afterwards.",
 	    capsule_opts, 0, 0,
 	    "  scl bench capsule > capsule.jsonl\n", bench_capsule },
 	{ "bench server", "[options]",
