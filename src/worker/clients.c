@@ -123,6 +123,7 @@ client_status(struct host *h, const uint8_t *route, size_t rlen, uint64_t id)
 	    "\"appends\":%llu,\"unstored_bytes\":%llu,"
 	    "\"refused_writes\":%llu,\"published\":%llu,"
 	    "\"fetched_in\":%llu,\"caught_up\":%s,"
+	    "\"servers_rolled_back\":%llu,"
 	    "\"rings\":{\"answer_waits_spun\":%llu,"
 	    "\"answer_waits_slept\":%llu,\"sends_found_full\":%llu}}}",
 	    (unsigned long long)h->through, (unsigned long long)h->durable,
@@ -132,6 +133,7 @@ client_status(struct host *h, const uint8_t *route, size_t rlen, uint64_t id)
 	    (unsigned long long)h->published,
 	    (unsigned long long)h->fetched_in,
 	    h->caught_up ? "true" : "false",
+	    (unsigned long long)atomic_load(&h->rollbacks_seen),
 	    (unsigned long long)from_core.spins_won,
 	    (unsigned long long)from_core.sleeps,
 	    (unsigned long long)to_core.full_waits);

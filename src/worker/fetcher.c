@@ -8,7 +8,8 @@
  *   lack (kv.h "Hand-on"): a writer that died before storing them left
  *   them with its peers only;
  * - every DURABLE_POLL_MS it asks the servers how far a write quorum of
- *   them holds each writer, for the core to free what it retained.
+ *   them holds each writer, for the core to free what it retained
+ *   (durable.c).
  * The frames it exchanges with the main loop are in worker_int.h.
  */
 #include <errno.h>
@@ -288,75 +289,6 @@ hand_on(struct host *h, struct scl_client *c, struct fetch_work *f)
 	scl_capsule_batch_dispose(&b);
 }
 
-/* Every writer's seqnos as each server reports them. */
-struct durable_poll {
-	size_t n, n_servers;
-	struct {
-		uint8_t writer[SCL_WRITER_BYTES];
-		uint64_t seqno[SCL_CLIENT_SERVERS_MAX];
-	} w[SCL_CORE_DURABLE_MAX];
-};
-
-static void
-keep_head(void *ctx, size_t server, const struct scl_heartbeat *hb)
-{
-	struct durable_poll *d = ctx;
-	size_t k;
-
-	for (k = 0; k < d->n; k++)
-		if (memcmp(d->w[k].writer, hb->writer, SCL_WRITER_BYTES) == 0)
-			break;
-	if (k == d->n) {
-		if (k == SCL_CORE_DURABLE_MAX)
-			return;
-		memset(&d->w[k], 0, sizeof(d->w[k]));
-		memcpy(d->w[k].writer, hb->writer, SCL_WRITER_BYTES);
-		d->n++;
-	}
-	if (server < SCL_CLIENT_SERVERS_MAX)
-		d->w[k].seqno[server] = hb->seqno;
-}
-
-static int
-cmp_desc(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
-/* Asks the servers how far a write quorum of them holds each writer and
- * tells the main loop: the W-th highest head of each. */
-static void
-poll_durable(struct host *h, struct scl_client *c, void *s,
-    struct durable_poll *d)
-{
-	unsigned w = h->opt.write_quorum ? h->opt.write_quorum : 1;
-	struct scl_buf body;
-
-	d->n = 0;
-	if (scl_client_each_head(c, h->name, w, keep_head, d) != SCL_OK) {
-		scl_err_clear(); /* fewer than W answered: nothing is known */
-		return;
-	}
-	scl_buf_init(&body);
-	for (size_t k = 0; k < d->n; k++) {
-		uint8_t seqno[8];
-		qsort(d->w[k].seqno, h->opt.n_servers, sizeof(uint64_t),
-		    cmp_desc);
-		scl_le64_store(seqno, d->w[k].seqno[w - 1]);
-		if (scl_buf_append(&body, d->w[k].writer, SCL_WRITER_BYTES) !=
-			SCL_OK ||
-		    scl_buf_append(&body, seqno, sizeof(seqno)) != SCL_OK)
-			break;
-	}
-	if (d->n && body.len == d->n * FETCH_DURABLE_ENTRY_BYTES)
-		(void)scl_worker__pipe_send(s, FETCH_DURABLE,
-		    scl_buf_slice(&body), 0);
-	scl_err_clear();
-	scl_buf_dispose(&body);
-}
-
 void *
 scl_worker__fetcher_main(void *arg)
 {
@@ -364,16 +296,17 @@ scl_worker__fetcher_main(void *arg)
 	struct scl_zsock_options zo = SCL_ZSOCK_OPTIONS_INIT;
 	struct scl_client *c = NULL;
 	struct fetch_work *f = calloc(1, sizeof(*f));
-	struct durable_poll *d = calloc(1, sizeof(*d));
+	struct scl_worker_durable *d = NULL;
 	uint64_t next_poll = 0;
 	size_t rotate = 0;
 	void *s = NULL;
 
 	zo.connect = "inproc://fetcher";
-	if (f == NULL || d == NULL ||
+	if (f == NULL ||
 	    scl_zsock_open(&s, h->zctx, ZMQ_PAIR, &zo) != SCL_OK ||
 	    scl_client_new(&c, h->opt.servers, h->opt.n_servers, &h->copt) !=
-		SCL_OK) {
+		SCL_OK ||
+	    (d = scl_worker__durable_new(h, c)) == NULL) {
 		scl_worker__thread_failed(h, "fetcher");
 		goto done;
 	}
@@ -396,7 +329,7 @@ scl_worker__fetcher_main(void *arg)
 		}
 		hand_on(h, c, f);
 		if (scl_clock_mono_ms() >= next_poll) {
-			poll_durable(h, c, s, d);
+			scl_worker__durable_poll(d, s);
 			next_poll = scl_clock_mono_ms() + DURABLE_POLL_MS;
 		}
 	}
@@ -407,7 +340,7 @@ done:
 		free(f->store);
 	}
 	free(f);
-	free(d);
+	free(d);	/* owns nothing else */
 	scl_client_free(c);
 	if (s)
 		zmq_close(s);

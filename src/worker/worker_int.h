@@ -10,6 +10,7 @@
  *   clients.c   client requests in groups, replies, durable holds
  *   appender.c  the appender thread: sealed batches to the servers
  *   fetcher.c   the fetcher thread: gaps and catch-up from the servers
+ *   durable.c   its poll of how far the servers hold each writer
  *
  * Nothing here ever holds a key: what the host relays is sealed and
  * verified by the core.
@@ -122,6 +123,8 @@ struct host {
 
 	/* Counters for the status. */
 	uint64_t published, fetched_in, appended;
+	_Atomic uint64_t rollbacks_seen;	/* servers that served less
+						   (fetcher.c) */
 	bool caught_up;
 	uint64_t next_sub_ms;		/* renew the router subscription */
 
@@ -183,6 +186,13 @@ uint64_t scl_worker__unstored_bytes(struct host *h);
 void scl_worker__read_clients(struct host *h);
 void scl_worker__release_durable(struct host *h);
 void scl_worker__drop_held(struct host *h);
+
+/* durable.c: the fetcher's poll of the servers' heads (owned by the
+ * fetcher; @c is its client, borrowed).  Sends FETCH_DURABLE on @s. */
+struct scl_worker_durable;
+struct scl_worker_durable *scl_worker__durable_new(struct host *h,
+    struct scl_client *c);
+void scl_worker__durable_poll(struct scl_worker_durable *d, void *s);
 
 /* appender.c, fetcher.c: the threads' mains (arg: the host). */
 void *scl_worker__appender_main(void *arg);
