@@ -148,6 +148,60 @@ test_capsule_chain_verifies_and_reads_in_order(void **state)
 	tcap_dispose(&t);
 }
 
+/* Verifying the owner's chain finds its REVOKE records; two of one
+ * writer leave the tighter one, and a reader learns which record said so. */
+static void
+test_capsule_verify_collects_revocations(void **state)
+{
+	struct tcap t;
+	struct scl_capsule_source src;
+	struct scl_capsule_verify_stats st;
+	struct scl_capsule_revocations revs = { 0 };
+	const struct scl_capsule_revoked *rv;
+	struct scl_capsule_batch b;
+	struct scl_revocation r;
+	struct scl_buf body;
+	uint8_t other[SCL_WRITER_BYTES];
+	static const uint64_t max[] = { 9, 3, 7 };
+
+	(void)state;
+	tcap_init(&t, SCL_AEAD_AES256GCM, 5);
+	tcap_append(&t, 4, 4);
+	scl_capsule_batch_init(&b);
+	scl_buf_init(&body);
+	memset(r.writer, 0x5e, sizeof(r.writer));
+	for (size_t i = 0; i < 3; i++) {
+		r.max_seqno = max[i];
+		scl_buf_clear(&body);
+		assert_scl_ok(scl_revocation_encode(&body, &r));
+		assert_scl_ok(scl_capsule_writer_append(t.w, &b,
+		    SCL_RECORD_REVOKE, scl_buf_slice(&body)));
+	}
+	assert_scl_ok(scl_capsule_writer_seal_batch(t.w, &b,
+	    1764000000000000ull));
+	mem_src_add_batch(&t.src, &b);
+	tcap_append(&t, 2, 2);
+	src = mem_src_source(&t.src);
+
+	memset(&st, 0, sizeof(st));
+	assert_scl_ok(scl_capsule_verify_chain(&st, &src, t.name, &t.meta,
+	    t.owner.public_key, 9, NULL));	/* without: nothing collected */
+	memset(&st, 0, sizeof(st));
+	st.revocations = &revs;
+	assert_scl_ok(scl_capsule_verify_chain(&st, &src, t.name, &t.meta,
+	    t.owner.public_key, 9, NULL));
+	assert_int_equal(revs.n, 1);
+	assert_non_null(rv = scl_capsule_revocations_find(&revs, r.writer));
+	assert_int_equal(rv->max_seqno, 3);
+	assert_int_equal(rv->by_seqno, 6);	/* records 5, 6, 7 revoke */
+	memset(other, 0x5f, sizeof(other));
+	assert_null(scl_capsule_revocations_find(&revs, other));
+	scl_capsule_revocations_dispose(&revs);
+	scl_buf_dispose(&body);
+	scl_capsule_batch_dispose(&b);
+	tcap_dispose(&t);
+}
+
 static void
 test_capsule_wrong_key_does_not_decrypt(void **state)
 {
@@ -757,6 +811,7 @@ main(void)
 		cmocka_unit_test(test_capsule_meta_rejects_every_change),
 		cmocka_unit_test(test_capsule_meta_validates_policy),
 		cmocka_unit_test(test_capsule_chain_verifies_and_reads_in_order),
+		cmocka_unit_test(test_capsule_verify_collects_revocations),
 		cmocka_unit_test(test_capsule_wrong_key_does_not_decrypt),
 		cmocka_unit_test(test_capsule_record_decode_rejections),
 		cmocka_unit_test(test_capsule_records_v1_and_v2_share_a_chain),

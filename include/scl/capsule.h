@@ -159,6 +159,35 @@ SCL_NODISCARD enum scl_err scl_revocation_encode(struct scl_buf *out,
 SCL_NODISCARD enum scl_err scl_revocation_decode(struct scl_revocation *out,
     struct scl_slice in);
 
+/**
+ * The revocations a reader found in the owner's chain (filled by
+ * scl_capsule_verify_chain, see scl_capsule_verify_stats): for each
+ * revoked writer the lowest last valid seqno any REVOKE gave it, and the
+ * owner's record that said so.  Owns its array: ..._dispose().
+ */
+struct scl_capsule_revoked {
+	uint8_t writer[SCL_WRITER_BYTES];
+	uint64_t max_seqno;
+	uint64_t by_seqno;	/* the owner's REVOKE record */
+};
+
+struct scl_capsule_revocations {
+	size_t n, cap;
+	struct scl_capsule_revoked *v;
+};
+
+void scl_capsule_revocations_dispose(struct scl_capsule_revocations *r);
+
+/** Adds (or tightens) @writer's revocation. */
+SCL_NODISCARD enum scl_err scl_capsule_revocations_add(
+    struct scl_capsule_revocations *r, const struct scl_revocation *rv,
+    uint64_t by_seqno);
+
+/** @writer's revocation, or NULL if none was found. */
+const struct scl_capsule_revoked *scl_capsule_revocations_find(
+    const struct scl_capsule_revocations *r,
+    const uint8_t writer[SCL_WRITER_BYTES]);
+
 /* --- Records --------------------------------------------------------- */
 
 /**
@@ -650,6 +679,9 @@ struct scl_capsule_verify_stats {
 	uint64_t payload_bytes;	/* opened plaintext, when keys were given */
 	uint64_t body_bytes;	/* stored ciphertext */
 	uint64_t opened;	/* records whose AEAD was checked */
+	/* In: if set, the REVOKE records of the owner's chain are added to
+	 * it as they verify (borrowed). */
+	struct scl_capsule_revocations *revocations;
 };
 
 /**

@@ -88,6 +88,65 @@ collect_heartbeats(struct hb_list *l, const struct scl_capsule_source *src,
 	return SCL_OK;
 }
 
+/* A REVOKE record that verified (chain checks admit them from the owner
+ * only). */
+static enum scl_err
+add_revocation(struct scl_capsule_revocations *r, const struct scl_record *rec)
+{
+	struct scl_revocation rv;
+	char ref[32];
+	enum scl_err e;
+
+	if ((e = scl_revocation_decode(&rv, rec->body)) != SCL_OK)
+		return scl_err_wrap(e, "record %s: ",
+		    scl_capsule_record_ref(ref, rec->writer, rec->seqno));
+	return scl_capsule_revocations_add(r, &rv, rec->seqno);
+}
+
+void
+scl_capsule_revocations_dispose(struct scl_capsule_revocations *r)
+{
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+enum scl_err
+scl_capsule_revocations_add(struct scl_capsule_revocations *r,
+    const struct scl_revocation *rv, uint64_t by_seqno)
+{
+	struct scl_capsule_revoked *x = (struct scl_capsule_revoked *)
+	    scl_capsule_revocations_find(r, rv->writer);
+
+	if (x == NULL) {
+		if (r->n == r->cap) {
+			size_t cap = r->cap ? 2 * r->cap : 8;
+			x = realloc(r->v, cap * sizeof(*x));
+			if (x == NULL)
+				return scl_err_set(SCL_ENOMEM, "revocations");
+			r->v = x;
+			r->cap = cap;
+		}
+		x = &r->v[r->n++];
+		memcpy(x->writer, rv->writer, SCL_WRITER_BYTES);
+		x->max_seqno = UINT64_MAX;
+	}
+	if (rv->max_seqno < x->max_seqno) {
+		x->max_seqno = rv->max_seqno;
+		x->by_seqno = by_seqno;
+	}
+	return SCL_OK;
+}
+
+const struct scl_capsule_revoked *
+scl_capsule_revocations_find(const struct scl_capsule_revocations *r,
+    const uint8_t writer[SCL_WRITER_BYTES])
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (memcmp(r->v[i].writer, writer, SCL_WRITER_BYTES) == 0)
+			return &r->v[i];
+	return NULL;
+}
+
 enum scl_err
 scl_capsule_verify_chain(struct scl_capsule_verify_stats *stats,
     const struct scl_capsule_source *src, const uint8_t name[SCL_NAME_BYTES],
@@ -148,6 +207,9 @@ scl_capsule_verify_chain(struct scl_capsule_verify_stats *stats,
 			stats->opened++;
 			stats->payload_bytes += plain.len;
 		}
+		if (rec.type == SCL_RECORD_REVOKE && stats->revocations &&
+		    (e = add_revocation(stats->revocations, &rec)) != SCL_OK)
+			goto done;
 		stats->records++;
 		stats->body_bytes += rec.body.len;
 	}

@@ -102,6 +102,25 @@ unsigned capsule_seen_missing(struct local *l,
 
 int capsule_resolve(struct cli_args *a);
 
+/* revoked.c: revocations readers enforce (THREAT_MODEL.md "Revocation"). */
+
+/** The owner's REVOKE records, from its chain verified without keys. */
+enum scl_err capsule_revocations_load(struct local *l,
+    struct scl_capsule_revocations *out);
+
+/**
+ * Limits a read of @writer's @from..*@to to what its revocation leaves
+ * valid: lowers *@to, with a warning on stderr, unless the caller asked
+ * for later records (@to_given) or @from is past it: then it fails.
+ */
+int capsule_read_limit(struct cli_args *a, struct local *l,
+    const uint8_t *writer, uint64_t from, uint64_t *to, bool to_given);
+
+/** Prints a REVOKED line if @writer's @head (served @where) is past its
+ * revocation in @revs; returns 1 if so. */
+unsigned capsule_report_revoked(const struct scl_capsule_revocations *revs,
+    const uint8_t *writer, uint64_t head, const char *where);
+
 /* cmd_fork.c */
 int capsule_evidence(struct cli_args *a);
 int capsule_check_evidence(struct cli_args *a);

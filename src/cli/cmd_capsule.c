@@ -572,6 +572,9 @@ capsule_read(struct cli_args *a)
 		    (unsigned long long)head.seqno);
 		goto done;
 	}
+	if ((rc = capsule_read_limit(a, &l, writer, from, &to,
+		 cli_get(a, "to") != NULL)) != CLI_OK)
+		goto done;
 	if ((e = scl_store_snapshot_begin(&snap, l.store, l.name)) != SCL_OK ||
 	    (e = scl_capsule_opener_new(&opener, l.meta.aead, l.keys)) !=
 		SCL_OK) {
@@ -601,8 +604,9 @@ struct verify_run {
 	struct scl_capsule_source src;
 	struct scl_capsule_opener *opener;
 	struct scl_capsule_verify_stats stats;
+	struct scl_capsule_revocations revs;	/* the owner's, as found */
 	uint8_t (*seen)[SCL_WRITER_BYTES];	/* the writers stored */
-	unsigned writers;
+	unsigned writers, revoked;
 	enum scl_err err;
 };
 
@@ -624,6 +628,19 @@ verify_writer(void *ctx, const uint8_t writer[SCL_WRITER_BYTES],
 		v->err = capsule_seen_check(v->l, writer, head->seqno,
 		    head->hash);
 	return v->err != SCL_OK;
+}
+
+/* Second pass: every writer's head against the owner's revocations,
+ * which the first pass found wherever the owner's chain came. */
+static int
+check_revoked(void *ctx, const uint8_t writer[SCL_WRITER_BYTES],
+    const struct scl_store_head *head)
+{
+	struct verify_run *v = ctx;
+
+	v->revoked += capsule_report_revoked(&v->revs, writer, head->seqno,
+	    "in the store");
+	return 0;
 }
 
 static int
@@ -669,8 +686,12 @@ capsule_verify(struct cli_args *a)
 		goto done;
 	}
 	scl_store_snapshot_source(&v.src, snap);
+	v.stats.revocations = &v.revs;
 	if ((e = scl_store_each_writer(l.store, l.name, verify_writer, &v)) !=
 	    SCL_OK)
+		v.err = e;
+	if (v.err == SCL_OK && (e = scl_store_each_writer(l.store, l.name,
+				    check_revoked, &v)) != SCL_OK)
 		v.err = e;
 	if (v.err != SCL_OK) {
 		rc = cli_fail(a, "FAILED: %s", scl_err_last());
@@ -679,6 +700,11 @@ capsule_verify(struct cli_args *a)
 	if (capsule_seen_missing(&l, (const uint8_t(*)[SCL_WRITER_BYTES])v.seen,
 		v.writers) > 0) {
 		rc = cli_fail(a, "FAILED: writers this client saw are gone");
+		goto done;
+	}
+	if (v.revoked > 0) {
+		rc = cli_fail(a, "FAILED: %u writer%s hold records past their "
+				 "revocation", v.revoked, v.revoked == 1 ? "" : "s");
 		goto done;
 	}
 	if ((e = scl_store_each_evidence(l.store, l.name, count_evidence,
@@ -700,6 +726,7 @@ capsule_verify(struct cli_args *a)
 		printf(" (no keys: payloads not decrypted)\n");
 	rc = evidence ? CLI_FAIL : CLI_OK;
 done:
+	scl_capsule_revocations_dispose(&v.revs);
 	free(v.seen);
 	scl_capsule_opener_free(v.opener);
 	scl_store_snapshot_end(snap);
@@ -966,6 +993,13 @@ capsule_check_proof(struct cli_args *a)
 	    res->steps);
 	printf("  capsule      label '%s', owner signature ok, name matches\n",
 	    res->meta.label);
+	/* A proof shows what the writer signed, not what the owner later
+	 * said of the writer (THREAT_MODEL.md "Revocation"). */
+	if (memcmp(res->writer, res->meta.owner, SCL_WRITER_BYTES) != 0)
+		printf("  revocation   not checked: a proof cannot show that the "
+		       "owner has not revoked\n               this writer's "
+		       "record %llu ('scl capsule read' and 'verify' check)\n",
+		    (unsigned long long)res->seqno);
 	rc = CLI_OK;
 done:
 	free(res);

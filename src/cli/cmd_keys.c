@@ -315,8 +315,9 @@ static const struct cli_cmd keys_cmds[] = {
 	    "show platform.key)\n", keys_serve },
 	{ "keys revoke", "NAME --writer KEY [options]", "revoke a writer",
 	    "Appends a signed REVOKE record to the owner's chain (servers "
-	    "then refuse the\nwriter's records after --max-seqno) and adds "
-	    "the key to the broker's list.",
+	    "then refuse the\nwriter's records after --max-seqno, and 'scl "
+	    "capsule read' and 'verify' treat\nstored ones after it as "
+	    "invalid) and adds the key to the broker's list.",
 	    revoke_opts, 1, 1, "  scl keys revoke $name --writer 3fa2...\n",
 	    keys_revoke },
 	{ "keys rotate", "NAME", "start a new data key epoch",

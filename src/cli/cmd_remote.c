@@ -307,6 +307,9 @@ remote_read(struct cli_args *a, struct local *l,
 				   "newest head any server proves)",
 		    (unsigned long long)from, (unsigned long long)to,
 		    (unsigned long long)heads.best);
+	if ((rc = capsule_read_limit(a, l, writer, from, &to,
+		 cli_get(a, "to") != NULL)) != CLI_OK)
+		return rc;
 	if ((e = scl_capsule_opener_new(&opener, l->meta.aead, l->keys)) !=
 	    SCL_OK)
 		return cli_fail_err(a, e);
@@ -408,7 +411,8 @@ remote_verify(struct cli_args *a, struct local *l)
 	struct scl_client_heads *heads = NULL;
 	uint8_t (*writers)[SCL_WRITER_BYTES] = NULL;
 	size_t nw = 0, nserv = scl_client_count(l->client), good = 0, asked;
-	unsigned forks = 0, evidence = 0, rollbacks = 0;
+	struct scl_capsule_revocations revs = { 0 };
+	unsigned forks = 0, evidence = 0, rollbacks = 0, revoked = 0;
 	void *ev_ctx[2] = { l, &evidence };
 	char cap[9];
 	bool bad;
@@ -444,6 +448,7 @@ remote_verify(struct cli_args *a, struct local *l)
 		bool behind = false, silent = nw > 0;
 
 		memset(&st, 0, sizeof(st));
+		st.revocations = &revs;
 		e = SCL_OK;
 		for (size_t k = 0; k < nw && e == SCL_OK; k++) {
 			silent &= !heads[k].answered[i];
@@ -484,20 +489,25 @@ remote_verify(struct cli_args *a, struct local *l)
 	}
 	rollbacks += capsule_seen_missing(l,
 	    (const uint8_t(*)[SCL_WRITER_BYTES])writers, nw);
+	for (size_t k = 0; k < nw; k++)
+		revoked += capsule_report_revoked(&revs, writers[k],
+		    heads[k].best, "on the servers");
 	if ((e = scl_client_evidence(l->client, l->name, count_evidence,
 		 ev_ctx, &asked)) != SCL_OK) {
 		rc = cli_fail_err(a, e);
 		goto done;
 	}
-	bad = good < nserv || forks + evidence + rollbacks > 0;
+	bad = good < nserv || forks + evidence + rollbacks + revoked > 0;
 	printf("%s capsule %s: %zu of %zu servers hold every writer's newest "
 	       "head and verify; %u fork%s, %u piece%s of evidence, %u "
-	       "rollback%s\n",
+	       "rollback%s, %u writer%s past revocation\n",
 	    bad ? "FAILED:" : "ok:", cap, good, nserv, forks,
 	    forks == 1 ? "" : "s", evidence, evidence == 1 ? "" : "s",
-	    rollbacks, rollbacks == 1 ? "" : "s");
+	    rollbacks, rollbacks == 1 ? "" : "s", revoked,
+	    revoked == 1 ? "" : "s");
 	rc = bad ? CLI_FAIL : CLI_OK;
 done:
+	scl_capsule_revocations_dispose(&revs);
 	scl_capsule_opener_free(opener);
 	free(heads);
 	free(writers);

@@ -192,6 +192,34 @@ export SCL_HOME="$OWNER"
 	2>&1
 cmp -s "$T/e2.read" "$T/e2.txt" && ok || bad "epoch 2 read: $(head -3 "$T/e2.read")"
 
+# --- 5b. readers enforce a revocation that cuts into stored records -----------
+# Writer 1 stored a certificate and 200 lines (seqnos 1..201), then the
+# owner revokes it after record 3: records 4..201 are on the server, and
+# every reader must treat them as invalid.
+export SCL_HOME="$OWNER"
+expect 0 "revoked writer" "$SCL" keys revoke "$name" --writer "$w1" \
+	--max-seqno 3 --servers "$SERVER"
+short1=$(printf '%s' "$w1" | cut -c1-16)
+expect 1 "REVOKED: writer $short1... has records 4..201 on the servers past its revocation after record 3" \
+	"$SCL" capsule verify "$name" --servers "$SERVER"
+"$SCL" capsule read "$name" --servers "$SERVER" --writer "$w1" \
+	>"$T/rev.out" 2>"$T/rev.err" && ok || bad "read of a revoked writer: $(cat "$T/rev.err")"
+[ "$(cat "$T/rev.out")" = "$(sed -n 1,2p "$T/lines.txt")" ] && ok ||
+	bad "a read of the revoked writer printed $(wc -l <"$T/rev.out") lines, not records 2..3"
+grep -q "revoked writer $short1... after its record 3 .*records 4..201 are not valid and not printed" \
+	"$T/rev.err" && ok || bad "the read did not warn: $(cat "$T/rev.err")"
+expect 1 "REVOKED" "$SCL" capsule read "$name" --servers "$SERVER" \
+	--writer "$w1" --from 2 --to 10
+expect 1 "records 4..201 are not valid" "$SCL" capsule read "$name" \
+	--servers "$SERVER" --writer "$w1" --from 50
+# A proof checks against the name alone, which cannot know of the owner's
+# later revocation: it says so rather than imply the record is valid.
+"$SCL" capsule prove "$name" 10 --servers "$SERVER" --writer "$w1" >"$T/r10.proof" &&
+	SCL_HOME="$T/stranger" "$SCL" capsule check-proof "$name" <"$T/r10.proof" \
+		>"$T/r10.check" 2>&1 &&
+	grep -q "revocation   not checked" "$T/r10.check" && ok ||
+	bad "check-proof of a revoked writer's record: $(cat "$T/r10.check")"
+
 # --- 6. a core does not outlive its host ---------------------------------------
 export SCL_HOME="$WORKER"
 "$SCL" worker --capsule "$name" --broker "$BROKER" --servers "$SERVER" \
