@@ -58,6 +58,19 @@ enum scl_err capsule_append_one(struct local *l, enum scl_record_type type,
     struct scl_slice payload);
 
 /* cmd_remote.c: the same commands against a capsule's servers. */
+
+typedef enum scl_err (*capsule_source_fn)(void *ctx,
+    const struct scl_capsule_source *src, const uint8_t *writer,
+    uint64_t seqno);
+
+/**
+ * Calls @fn with a source of each server that holds @writer's newest head
+ * (@h->best) in turn, until one call succeeds: a server that serves
+ * records that do not verify is named on stderr and the next one tried.
+ */
+enum scl_err capsule_from_best(struct local *l, const uint8_t *writer,
+    const struct scl_client_heads *h, capsule_source_fn fn, void *ctx);
+
 int remote_append(struct cli_args *a, struct local *l, FILE *in,
     uint64_t batch);
 int remote_read(struct cli_args *a, struct local *l,

@@ -44,14 +44,53 @@ checked_heads(struct local *l, const uint8_t *writer,
 	    heads->hash[heads->best_server]);
 }
 
+enum scl_err
+capsule_from_best(struct local *l, const uint8_t *writer,
+    const struct scl_client_heads *h, capsule_source_fn fn, void *ctx)
+{
+	enum scl_err e = SCL_ENOTFOUND;
+
+	for (size_t i = 0; i < scl_client_count(l->client); i++) {
+		struct scl_client_reader r;
+		struct scl_capsule_source src;
+		if (h->seqno[i] != h->best)
+			continue;
+		scl_client_reader_init(&r, l->client, i, l->name);
+		src = scl_client_reader_source(&r);
+		e = fn(ctx, &src, writer, h->best);
+		scl_client_reader_dispose(&r);
+		if (e == SCL_OK)
+			return SCL_OK;
+		fprintf(stderr, "warning: server %s: %s\n",
+		    scl_client_addr(l->client, i), scl_err_last());
+	}
+	return e;
+}
+
+struct head_load {
+	struct local *l;
+	struct scl_capsule_head *head;
+};
+
+static enum scl_err
+load_head(void *ctx, const struct scl_capsule_source *src,
+    const uint8_t *writer, uint64_t seqno)
+{
+	struct head_load *hl = ctx;
+
+	return scl_capsule_head_load(hl->head, src, hl->l->name,
+	    hl->l->meta.owner, writer, seqno);
+}
+
 /* Loads the writer's head from the servers: the highest head any server
  * proves with the writer's signature, rebuilt from a server that holds
- * it (another one if the first serves records that do not verify). */
+ * it. */
 static enum scl_err
 remote_head(struct local *l, const uint8_t *writer,
     struct scl_capsule_head *head)
 {
 	struct scl_client_heads heads;
+	struct head_load hl = { l, head };
 	enum scl_err e;
 
 	memset(head, 0, sizeof(*head));
@@ -59,23 +98,10 @@ remote_head(struct local *l, const uint8_t *writer,
 		return e;
 	if (heads.best == 0)
 		return SCL_OK;
-	e = SCL_ENOTFOUND;
-	for (size_t i = 0; i < scl_client_count(l->client); i++) {
-		struct scl_client_reader r;
-		struct scl_capsule_source src;
-		if (heads.seqno[i] != heads.best)
-			continue;
-		scl_client_reader_init(&r, l->client, i, l->name);
-		src = scl_client_reader_source(&r);
-		e = scl_capsule_head_load(head, &src, l->name, l->meta.owner,
-		    writer, heads.best);
-		scl_client_reader_dispose(&r);
-		if (e == SCL_OK)
-			return SCL_OK;
-		fprintf(stderr, "warning: server %s: %s\n",
-		    scl_client_addr(l->client, i), scl_err_last());
-	}
-	return scl_err_wrap(e, "cannot rebuild the writer's head: ");
+	if ((e = capsule_from_best(l, writer, &heads, load_head, &hl)) !=
+	    SCL_OK)
+		return scl_err_wrap(e, "cannot rebuild the writer's head: ");
+	return SCL_OK;
 }
 
 /* The local store's verified head of @writer. */

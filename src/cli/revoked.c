@@ -29,10 +29,26 @@ load_local(struct local *l, struct scl_capsule_verify_stats *st)
 	return e;
 }
 
+struct owner_verify {
+	struct local *l;
+	struct scl_capsule_verify_stats *st;
+};
+
+static enum scl_err
+verify_owner(void *ctx, const struct scl_capsule_source *src,
+    const uint8_t *writer, uint64_t seqno)
+{
+	struct owner_verify *ov = ctx;
+
+	return scl_capsule_verify_chain(ov->st, src, ov->l->name,
+	    &ov->l->meta, writer, seqno, NULL);
+}
+
 /* ... or from a server that holds the newest head a read quorum knows. */
 static enum scl_err
 load_remote(struct local *l, struct scl_capsule_verify_stats *st)
 {
+	struct owner_verify ov = { l, st };
 	struct scl_client_heads h;
 	enum scl_err e;
 
@@ -42,24 +58,11 @@ load_remote(struct local *l, struct scl_capsule_verify_stats *st)
 		return e;
 	if (h.best == 0)
 		return SCL_OK;
-	e = SCL_ENOTFOUND;
-	for (size_t i = 0; i < scl_client_count(l->client); i++) {
-		struct scl_client_reader r;
-		struct scl_capsule_source src;
-		if (h.seqno[i] != h.best)
-			continue;
-		scl_client_reader_init(&r, l->client, i, l->name);
-		src = scl_client_reader_source(&r);
-		e = scl_capsule_verify_chain(st, &src, l->name, &l->meta,
-		    l->meta.owner, h.best, NULL);
-		scl_client_reader_dispose(&r);
-		if (e == SCL_OK)
-			return SCL_OK;
-		fprintf(stderr, "warning: server %s: %s\n",
-		    scl_client_addr(l->client, i), scl_err_last());
-	}
-	return scl_err_wrap(e, "cannot verify the owner's chain for its "
-			       "revocations: ");
+	if ((e = capsule_from_best(l, l->meta.owner, &h, verify_owner, &ov)) !=
+	    SCL_OK)
+		return scl_err_wrap(e, "cannot verify the owner's chain for "
+				       "its revocations: ");
+	return SCL_OK;
 }
 
 enum scl_err
